@@ -1,0 +1,144 @@
+"""Shared data contracts: panel columns, forecast-table columns, forecast results.
+
+This module owns names and shapes that several layers agree on. It imports nothing from the
+rest of the package, so every module may import it.
+
+Panel (the one standard market-data frame, a polars DataFrame in long format):
+    instrument (Utf8), timestamp (Datetime), open, high, low, close, volume, amount (Float64),
+    sorted by (instrument, timestamp).
+
+Forecast table (tidy, one row per instrument x as-of x step):
+    instrument, asof, step (1..H), target_timestamp, last_close,
+    for each field f in FIELDS: f_mean, f_median, quantile_column(f, q) for each level q,
+    prob_up (P[close at step > last_close]), and optionally close_samples (list of S floats).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+__all__ = [
+    "FIELDS",
+    "PRICE_FIELDS",
+    "PANEL_COLUMNS",
+    "DEFAULT_QUANTILES",
+    "quantile_column",
+    "SamplingSpec",
+    "ForecastResult",
+    "Forecaster",
+]
+
+FIELDS: tuple[str, ...] = ("open", "high", "low", "close", "volume", "amount")
+PRICE_FIELDS: tuple[str, ...] = ("open", "high", "low", "close")
+PANEL_COLUMNS: tuple[str, ...] = ("instrument", "timestamp", *FIELDS)
+DEFAULT_QUANTILES: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
+CLOSE_INDEX = FIELDS.index("close")
+
+
+def quantile_column(field_name: str, q: float) -> str:
+    """Column name of quantile ``q`` (in (0, 1)) of ``field_name``: ``close_q5`` for 0.05, ``close_q2.5`` for 0.025."""
+    if not 0.0 < q < 1.0:
+        raise ValueError(f"quantile level must lie strictly between 0 and 1, got {q}")
+    return f"{field_name}_q{q * 100:g}"
+
+
+@dataclass(frozen=True)
+class SamplingSpec:
+    """How sample paths are drawn.
+
+    sample_count: number of paths S per series. temperature: logits are divided by it.
+    top_k: keep the k best tokens (0 = off; 1 = greedy). top_p: nucleus mass (1.0 = off;
+    ignored when top_k > 0). seed: base seed; the same seed gives the same paths.
+    """
+
+    sample_count: int = 1
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 0.9
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.sample_count < 1:
+            raise ValueError(f"sample_count must be >= 1, got {self.sample_count}")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0, got {self.top_k}")
+        if not 0.0 < self.top_p <= 1.0:
+            raise ValueError(f"top_p must lie in (0, 1], got {self.top_p}")
+
+
+@dataclass
+class ForecastResult:
+    """Sample paths for B series and their summaries.
+
+    paths: (B, S, H, 6) float64, in price units, fields in FIELDS order.
+    last_close: (B,) the last observed close of each series.
+    quantile_levels: the levels reported by ``quantiles``.
+    """
+
+    paths: np.ndarray
+    last_close: np.ndarray
+    quantile_levels: tuple[float, ...] = DEFAULT_QUANTILES
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_series(self) -> int:
+        return int(self.paths.shape[0])
+
+    @property
+    def horizon(self) -> int:
+        return int(self.paths.shape[2])
+
+    @property
+    def mean(self) -> np.ndarray:
+        """(B, H, 6) mean over sample paths."""
+        return self.paths.mean(axis=1)
+
+    @property
+    def median(self) -> np.ndarray:
+        """(B, H, 6) median over sample paths."""
+        return np.median(self.paths, axis=1)
+
+    @property
+    def quantiles(self) -> np.ndarray:
+        """(B, Q, H, 6) quantiles over sample paths at ``quantile_levels`` (linear interpolation)."""
+        q = np.quantile(self.paths, np.asarray(self.quantile_levels, dtype=np.float64), axis=1)  # (Q, B, H, 6)
+        return np.moveaxis(q, 0, 1)
+
+    @property
+    def prob_up(self) -> np.ndarray:
+        """(B, H) fraction of paths whose close at each step exceeds the last observed close."""
+        close = self.paths[..., CLOSE_INDEX]  # (B, S, H)
+        return (close > self.last_close[:, None, None]).mean(axis=1)
+
+
+@runtime_checkable
+class Forecaster(Protocol):
+    """Anything that turns B price histories into sample paths (Kronos or a baseline).
+
+    ``identity`` is a JSON-serialisable dict naming the model (id, revision, settings); the
+    forecast cache keys on it together with the sampling spec and the exact input window.
+    """
+
+    @property
+    def identity(self) -> dict[str, Any]: ...
+
+    def forecast_arrays(
+        self,
+        series: Sequence[np.ndarray],
+        past_stamps: Sequence[np.ndarray],
+        future_stamps: Sequence[np.ndarray],
+        *,
+        horizon: int,
+        sampling: SamplingSpec,
+        seeds: Sequence[int] | None = None,
+        quantile_levels: Sequence[float] = DEFAULT_QUANTILES,
+    ) -> ForecastResult:
+        """series[i]: (T_i, 6) float prices/volumes in FIELDS order; past_stamps[i]: (T_i, 5) int
+        time features; future_stamps[i]: (horizon, 5). seeds: one per series (paths of a series
+        must depend only on its own seed and inputs, never on batch composition)."""
+        ...
