@@ -26,8 +26,12 @@ def test_errors_hand_example_and_nan() -> None:
 def test_errors_match_sklearn() -> None:
     rng = np.random.default_rng(0)
     pred, actual = rng.normal(size=(20, 3)), rng.normal(size=(20, 3))
-    assert mean_squared_error(pred, actual) == pytest.approx(skm.mean_squared_error(actual.ravel(), pred.ravel()))
-    assert mean_absolute_error(pred, actual) == pytest.approx(skm.mean_absolute_error(actual.ravel(), pred.ravel()))
+    assert mean_squared_error(pred, actual) == pytest.approx(
+        skm.mean_squared_error(actual.ravel(), pred.ravel())
+    )
+    assert mean_absolute_error(pred, actual) == pytest.approx(
+        skm.mean_absolute_error(actual.ravel(), pred.ravel())
+    )
 
 
 def test_directional_accuracy_hand_example() -> None:

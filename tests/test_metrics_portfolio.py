@@ -96,6 +96,10 @@ def test_performance_summary() -> None:
     assert out["beta"] == pytest.approx(np.cov(strat, bench)[0, 1] / np.var(bench, ddof=1))
     assert out["n_periods"] == 504
     empty = performance_summary(pd.Series([], dtype=float))
-    assert np.isnan(empty["sharpe_ratio"]) and np.isnan(empty["max_drawdown"]) and "information_ratio" not in empty
+    assert (
+        np.isnan(empty["sharpe_ratio"])
+        and np.isnan(empty["max_drawdown"])
+        and "information_ratio" not in empty
+    )
     with pytest.raises(ValueError, match="Series"):
         performance_summary(pd.DataFrame({"a": [0.1], "b": [0.2]}))

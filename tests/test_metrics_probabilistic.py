@@ -41,8 +41,9 @@ def test_crps_matches_brute_force(fair: bool) -> None:
     samples[3, 4] = samples[3, 5]  # a tie
     samples[7, [0, 8]] = np.nan  # a ragged row
     obs = rng.normal(100, 5, size=30)
-    np.testing.assert_allclose(crps_ensemble(samples, obs, fair=fair), _crps_brute_force(samples, obs, fair),
-                               rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(
+        crps_ensemble(samples, obs, fair=fair), _crps_brute_force(samples, obs, fair), rtol=1e-10, atol=1e-10
+    )
 
 
 def test_crps_degenerate_and_edge_cases() -> None:
@@ -107,7 +108,11 @@ def test_pit_hand_examples() -> None:
 @pytest.mark.parametrize("discrete", [False, True])
 def test_pit_uniform_for_calibrated_ensemble(discrete: bool) -> None:
     rng = np.random.default_rng(3)
-    draw = (lambda size: rng.poisson(2.0, size).astype(float)) if discrete else (lambda size: rng.normal(size=size))
+    draw = (
+        (lambda size: rng.poisson(2.0, size).astype(float))
+        if discrete
+        else (lambda size: rng.normal(size=size))
+    )
     samples, obs = draw((4000, 9)), draw(4000)  # members and outcome from the same law; ties when discrete
     counts, edges = pit_histogram(pit_values(samples, obs, rng=rng), n_bins=10)
     assert counts.sum() == 4000 and edges[0] == 0.0 and edges[-1] == 1.0

@@ -62,11 +62,15 @@ def test_ic_matches_scipy_per_date() -> None:
 
 def test_ic_aligns_on_index_and_columns() -> None:
     rng = np.random.default_rng(1)
-    scores = pd.DataFrame(rng.normal(size=(5, 6)), index=pd.date_range("2020", periods=5), columns=list("abcdef"))
+    scores = pd.DataFrame(
+        rng.normal(size=(5, 6)), index=pd.date_range("2020", periods=5), columns=list("abcdef")
+    )
     fwd = pd.DataFrame(rng.normal(size=(5, 6)), index=scores.index, columns=list("abcdef"))
     shuffled = fwd[list("fedcba")].iloc[::-1]
     shuffled["zzz"] = 1.0  # an instrument without scores is ignored
-    pd.testing.assert_series_equal(information_coefficient(scores, fwd), information_coefficient(scores, shuffled))
+    pd.testing.assert_series_equal(
+        information_coefficient(scores, fwd), information_coefficient(scores, shuffled)
+    )
 
 
 def test_ic_rejects_bad_input() -> None:

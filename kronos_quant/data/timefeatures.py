@@ -25,5 +25,5 @@ def time_features(timestamps: Any) -> np.ndarray:
         timestamps = timestamps.to_pandas()
     idx = pd.DatetimeIndex(pd.to_datetime(timestamps))
     return np.stack(
-        [idx.minute, idx.hour, idx.weekday, idx.day, idx.month], axis=-1
+        [idx.minute, idx.hour, idx.day_of_week, idx.day, idx.month], axis=-1
     ).astype(np.int64).reshape(len(idx), 5)

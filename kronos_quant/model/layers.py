@@ -179,20 +179,18 @@ class MultiHeadAttentionWithRoPE(nn.Module):
         return self._merge(out)
 
     def forward_fast(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None,
-                     cache: LayerKVCache | None = None, start: int = 0) -> torch.Tensor:
+                     cache: LayerKVCache | None = None, start: int = 0, causal: bool = False) -> torch.Tensor:
         """x (N, L, d); cos/sin (N or 1, 1, L, hd) for the positions of x; mask (N or 1, 1, L, L_keys).
 
         With a cache, keys/values of x are stored at [start, start + L) and attention runs over
-        all cached positions [0, start + L). Without one, over x itself (mask None = causal).
+        all cached positions [0, start + L). ``mask=None`` means causal when ``causal`` is set
+        (queries and keys aligned at 0, i.e. no cache prefix), otherwise attend to every key.
         """
         q, k, v = self._heads(self.q_proj(x)), self._heads(self.k_proj(x)), self._heads(self.v_proj(x))
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         if cache is not None:
             k, v = cache.update(start, k, v)
-        if mask is None:
-            out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        else:
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None)
         return self._merge(out)
 
 
@@ -246,8 +244,8 @@ class TransformerBlock(nn.Module):
         return x + self.ffn(self.norm2(x))
 
     def forward_fast(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None,
-                     cache: LayerKVCache | None = None, start: int = 0) -> torch.Tensor:
-        x = x + self.self_attn.forward_fast(self.norm1(x), cos, sin, mask, cache, start)
+                     cache: LayerKVCache | None = None, start: int = 0, causal: bool = False) -> torch.Tensor:
+        x = x + self.self_attn.forward_fast(self.norm1(x), cos, sin, mask, cache, start, causal)
         return x + self.ffn(self.norm2(x))
 
 

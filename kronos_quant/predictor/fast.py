@@ -56,14 +56,17 @@ def _run_blocks(blocks: torch.nn.ModuleList, x: torch.Tensor, pad: torch.Tensor,
                 caches: list[LayerKVCache] | None = None) -> torch.Tensor:
     """Run causal blocks over left-padded x (R, L, d) with per-row positions; optionally fill caches."""
     length = x.shape[1]
-    valid = _left_pad_mask(pad, length)
-    mask = _self_mask(valid)[:, None]  # (R, 1, L, L)
-    pos = (torch.arange(length, device=x.device)[None, :] - pad[:, None]).clamp_min(0)  # (R, L)
     first: TransformerBlock = blocks[0]  # type: ignore[assignment]
-    cos, sin = first.self_attn.rotary.tables(pos, x.dtype)  # (R, L, hd)
-    cos, sin = cos[:, None], sin[:, None]
+    if bool((pad == 0).all()):  # no padding: plain causal attention, shared rotary tables
+        mask = None
+        cos, sin = first.self_attn.rotary.tables(torch.arange(length, device=x.device), x.dtype)  # (L, hd)
+    else:
+        mask = _self_mask(_left_pad_mask(pad, length))[:, None]  # (R, 1, L, L)
+        pos = (torch.arange(length, device=x.device)[None, :] - pad[:, None]).clamp_min(0)  # (R, L)
+        cos, sin = first.self_attn.rotary.tables(pos, x.dtype)  # (R, L, hd)
+        cos, sin = cos[:, None], sin[:, None]
     for j, block in enumerate(blocks):
-        x = block.forward_fast(x, cos, sin, mask, caches[j] if caches is not None else None, 0)
+        x = block.forward_fast(x, cos, sin, mask, caches[j] if caches is not None else None, 0, causal=True)
     return x
 
 
@@ -141,6 +144,7 @@ def fast_generate(tokenizer: KronosTokenizer, model: Kronos, x: torch.Tensor, x_
     tok2[:, :lc] = s2_ctx.repeat_interleave(rep, 0)
     rotary = model.transformer[0].self_attn.rotary  # type: ignore[union-attr]
     cols = torch.arange(lc + horizon, device=device)
+    any_pad = bool((pad > 0).any())
 
     def sample(logits: torch.Tensor, counter: int) -> torch.Tensor:
         u = counter_uniforms(row_keys, counter) if row_keys is not None else None
@@ -151,7 +155,7 @@ def fast_generate(tokenizer: KronosTokenizer, model: Kronos, x: torch.Tensor, x_
         c = lc + i  # column of the token generated at this step
         if i == 0:
             k_dep, v_dep = dep_cache.k[:, :, :lc], dep_cache.v[:, :, :lc]  # type: ignore[index]
-            dep_mask = (cols[None, :lc] >= pad_n[:, None])[:, None, None, :]
+            dep_mask = (cols[None, :lc] >= pad_n[:, None])[:, None, None, :] if any_pad else None
         else:
             sliding = (tm_n + i) > ctx  # rows whose window no longer fits
             # cached step for all rows (sliding rows are overwritten below)
@@ -160,7 +164,7 @@ def fast_generate(tokenizer: KronosTokenizer, model: Kronos, x: torch.Tensor, x_
                 pos = (c - 1 - pad_n)[:, None]  # (N, 1)
                 cos, sin = rotary.tables(pos, xt.dtype)
                 cos, sin = cos[:, None], sin[:, None]  # (N, 1, 1, hd)
-                key_ok = (cols[None, :c] >= pad_n[:, None])[:, None, None, :]  # (N, 1, 1, c)
+                key_ok = (cols[None, :c] >= pad_n[:, None])[:, None, None, :] if any_pad else None  # (N, 1, 1, c)
                 for j, block in enumerate(model.transformer):
                     xt = block.forward_fast(xt, cos, sin, key_ok, caches[j], c - 1)
                 h_last = model.norm(xt)
@@ -195,7 +199,8 @@ def fast_generate(tokenizer: KronosTokenizer, model: Kronos, x: torch.Tensor, x_
             s2_logits = torch.empty(n, 2**model.s2_bits, device=device, dtype=torch.float32)
             keep = (~sliding).nonzero().squeeze(-1)
             if keep.numel():
-                att = cross.attend_single(q[keep], k_dep[keep], v_dep[keep], dep_mask[keep])
+                att = cross.attend_single(q[keep], k_dep[keep], v_dep[keep],
+                                          dep_mask[keep] if dep_mask is not None else None)
                 s2_logits[keep] = model.head.cond_forward(model.dep_layer.norm(h_last[keep] + att))[:, 0].float()
             att_w = cross.attend_single(q[rows], kw, vw)
             s2_logits[rows] = model.head.cond_forward(model.dep_layer.norm(hw + att_w))[:, 0].float()

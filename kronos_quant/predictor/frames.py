@@ -128,7 +128,8 @@ class KronosPredictor(BatchPredictor):
         if not (len(df_list) == len(x_timestamp_list) == len(y_timestamp_list)):
             raise ValueError(f"got {len(df_list)} frames, {len(x_timestamp_list)} x_timestamp and "
                              f"{len(y_timestamp_list)} y_timestamp entries; pass one of each per series")
-        label = (lambda i: f"series {i}" + (f" ({names[i]!r})" if names else ""))
+        def label(i):
+            return (f"series {i}" + (f" ({names[i]!r})" if names else ""))
         xs, past, fut = [], [], []
         for i, (df, xt, yt) in enumerate(zip(df_list, x_timestamp_list, y_timestamp_list)):
             xs.append(frame_to_array(df, label=label(i)))

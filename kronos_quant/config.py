@@ -1,0 +1,256 @@
+"""Typed strategy configuration: the YAML schema, safe loading, ``--set`` overrides.
+
+Every section is a pydantic model with commented defaults; unknown keys are errors with a
+"did you mean" suggestion, and every error names the file, the key path and what was
+expected. YAML is read with ``yaml.safe_load``: a config can never import or run code, and
+names (signals, portfolios, models) map to code only through explicit registries.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from kronos_quant.errors import ConfigError
+from kronos_quant.schema import DEFAULT_QUANTILES
+
+__all__ = ["StrategyConfig", "load_config", "config_from_dict", "apply_overrides", "parse_override"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SyntheticConfig(_Section):
+    n_instruments: int = Field(30, ge=2, description="number of synthetic instruments")
+    n_bars: int = Field(500, ge=50, description="bars per instrument")
+    mode: Literal["realistic", "martingale", "planted"] = "planted"
+    strength: float = Field(0.1, ge=0.0, description="size of the planted predictable component")
+    start: str = "2015-01-02"
+    seed: int = 0
+
+
+class DataConfig(_Section):
+    source: Literal["synthetic", "file"] = "synthetic"  # synthetic market, or a file/directory at `path`
+    path: str | None = None  # CSV/Parquet in long format, or a directory of per-instrument files
+    columns: dict[str, str] = Field(default_factory=dict)  # your column -> standard column
+    synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
+    validation: Literal["raise", "drop", "fill"] = "fill"
+    tz: str | None = None
+    start: date | None = None  # first bar loaded (history before the backtest counts)
+    end: date | None = None
+
+    @model_validator(mode="after")
+    def _path_for_files(self) -> DataConfig:
+        if self.source == "file" and not self.path:
+            raise ValueError("data.source is 'file' but data.path is empty; set data.path to a CSV/Parquet file "
+                             "or a directory")
+        return self
+
+
+class UniverseConfig(_Section):
+    instruments: list[str] | None = None  # None = every instrument in the data
+    min_history: int | None = Field(None, ge=1)  # bars needed before an instrument is forecast (default lookback)
+
+
+class ModelConfig(_Section):
+    id: str = "kronos-demo"  # a preset (kronos-demo, kronos-small, ...), a Hub id, a local dir, or baseline:NAME
+    tokenizer: str | None = None  # needed for raw Hub ids/paths that are not presets
+    revision: str | None = None
+    tokenizer_revision: str | None = None
+    device: str = "auto"  # auto, cpu, cuda, cuda:1, mps
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    max_context: int | None = Field(None, ge=1)
+    local_files_only: bool | None = None
+
+
+class ForecastConfig(_Section):
+    lookback: int = Field(128, ge=2)  # bars of history per forecast
+    horizon: int = Field(5, ge=1)  # bars ahead
+    rebalance: int | list[date] = 5  # every k bars, or explicit as-of dates
+    samples: int = Field(8, ge=1)  # sample paths per forecast
+    T: float = Field(1.0, gt=0)  # sampling temperature
+    top_p: float = Field(0.9, gt=0, le=1)
+    top_k: int = Field(0, ge=0)
+    seed: int = 0
+    quantiles: list[float] = Field(default_factory=lambda: list(DEFAULT_QUANTILES))
+    keep_samples: bool = True  # keep close sample paths (needed for CRPS and PIT)
+    backend: Literal["local", "ray"] = "local"
+    ray_address: str | None = None  # None = start a local Ray; "auto" or "ray://host:port" joins a cluster
+    num_workers: int = Field(2, ge=1)
+    cache_dir: str | None = ".kq_cache/forecasts"  # None disables the forecast cache
+    batch_series: int = Field(256, ge=1)  # windows per predictor call
+
+    @field_validator("quantiles")
+    @classmethod
+    def _levels(cls, v: list[float]) -> list[float]:
+        if any(not 0 < q < 1 for q in v):
+            raise ValueError("quantile levels must lie strictly between 0 and 1")
+        return sorted(set(v))
+
+
+class SignalConfig(_Section):
+    name: str = "expected_return"  # see `kronos-quant signals --help` / kronos_quant.signals registry
+    params: dict[str, Any] = Field(default_factory=dict)
+    transforms: list[str] = Field(default_factory=list)  # rank, zscore, winsorize, demean
+
+
+class BaselineConfig(_Section):
+    name: str = "momentum"  # model-free signal reported beside the model's
+    params: dict[str, Any] = Field(default_factory=lambda: {"lookback": 20, "skip": 1})
+    enabled: bool = True
+
+
+class PortfolioConfig(_Section):
+    name: str = "topk"  # topk, topk_dropout, long_short, threshold
+    params: dict[str, Any] = Field(default_factory=lambda: {"k": 5})
+    max_weight: float = Field(0.25, gt=0, le=1)
+    cash_buffer: float = Field(0.0, ge=0, lt=1)
+
+
+class CostsConfig(_Section):
+    fees: float = Field(0.0005, ge=0)  # fraction of traded value
+    slippage: float = Field(0.0005, ge=0)  # fraction of price
+    min_fee: float = Field(0.0, ge=0)  # minimum cost per order, in cash
+    price_limit: float | None = Field(None, gt=0)  # e.g. 0.1: no buys at limit-up / sells at limit-down
+
+
+class BacktestConfig(_Section):
+    start: date | None = None  # first as-of date of the backtest
+    end: date | None = None
+    init_cash: float = Field(1_000_000.0, gt=0)
+    periods_per_year: float | None = None  # default: inferred from the data's calendar (252 for daily)
+
+
+class OutputConfig(_Section):
+    dir: str = "runs/{name}"
+    figures: bool = True
+    fan_instrument: str | None = None  # instrument shown in the fan chart (default: first)
+    signals_file: str = "signals/{name}_{asof}.csv"  # nightly output; {name}, {asof} are filled in
+
+
+class StrategyConfig(_Section):
+    name: str = "strategy"
+    description: str = ""
+    data: DataConfig = Field(default_factory=DataConfig)
+    universe: UniverseConfig = Field(default_factory=UniverseConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    forecast: ForecastConfig = Field(default_factory=ForecastConfig)
+    signal: SignalConfig = Field(default_factory=SignalConfig)
+    baseline: BaselineConfig = Field(default_factory=BaselineConfig)
+    portfolio: PortfolioConfig = Field(default_factory=PortfolioConfig)
+    costs: CostsConfig = Field(default_factory=CostsConfig)
+    backtest: BacktestConfig = Field(default_factory=BacktestConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+    source_path: str | None = Field(None, exclude=True)
+
+    def resolved(self) -> dict[str, Any]:
+        """The fully resolved config as plain JSON-able data (for provenance)."""
+        return self.model_dump(mode="json", exclude={"source_path"})
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the section at ``loc`` (for suggestions)."""
+    current: Any = model
+    for part in loc:
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            break
+        ann = field.annotation
+        current = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+        if current is None:
+            return []
+    return list(getattr(current, "model_fields", {})) if current is not None else []
+
+
+def _format_errors(exc: ValidationError, source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not isinstance(p, int) or True)
+        path = ".".join(str(p) for p in loc) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            known = _fields_at(StrategyConfig, loc[:-1])
+            known = [k for k in known if k != "source_path"]
+            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(known)}"
+            lines.append(f"{source}: unknown key '{path}'{hint}")
+        else:
+            got = err.get("input")
+            got_s = f" (got {got!r})" if got is not None and not isinstance(got, dict) else ""
+            lines.append(f"{source}: {path}: {err['msg']}{got_s}")
+    return "\n".join(lines)
+
+
+def config_from_dict(raw: dict[str, Any], *, source: str = "<config>") -> StrategyConfig:
+    """Validate a raw dict; raise ConfigError naming the source, key path and expectation."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping of sections at the top level, got {type(raw).__name__}")
+    try:
+        cfg = StrategyConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, source)) from None
+    cfg.source_path = source
+    return cfg
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``key.path=value`` -> (["key", "path"], value parsed as YAML, e.g. 5, true, [1, 2], null)."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected key.path=value, e.g. --set forecast.horizon=10")
+    key, value = text.split("=", 1)
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"--set {text!r}: empty key path")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError:
+        parsed = value
+    return parts, parsed
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
+    """Apply ``--set key.path=value`` overrides to a raw config dict (in a copy)."""
+    import copy
+
+    out = copy.deepcopy(raw)
+    for text in overrides or []:
+        parts, value = parse_override(text)
+        node = out
+        for p in parts[:-1]:
+            if not isinstance(node.get(p), dict):
+                node[p] = {}
+            node = node[p]
+        node[parts[-1]] = value
+    return out
+
+
+def load_config(path: str | os.PathLike[str] | None = None, *, overrides: list[str] | None = None) -> StrategyConfig:
+    """Load a strategy YAML safely (None = the embedded defaults), apply overrides, validate."""
+    if path is None:
+        raw: Any = {}
+        source = "<defaults>"
+    else:
+        p = Path(path)
+        source = str(p)
+        if not p.is_file():
+            raise ConfigError(f"{p}: config file not found; check the path (e.g. strategies/momentum.yaml)")
+        try:
+            raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ConfigError(f"{p}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping of sections at the top level, got {type(raw).__name__}")
+    raw = apply_overrides(raw, overrides)
+    cfg = config_from_dict(raw, source=source)
+    if "name" not in raw and path is not None:
+        cfg.name = Path(path).stem
+    return cfg

@@ -1,0 +1,60 @@
+"""Market data: loading, validation, calendars and synthetic markets -> one standard panel.
+
+The panel is a polars DataFrame with exactly ``schema.PANEL_COLUMNS`` (instrument, timestamp,
+open, high, low, close, volume, amount), sorted by (instrument, timestamp). The data layer knows
+nothing about models, forecasts or backtests.
+"""
+
+from kronos_quant.data.calendar import (
+    BarCalendar,
+    future_timestamps,
+    infer_frequency,
+    infer_panel_calendar,
+    periods_per_year,
+)
+from kronos_quant.data.inspect import PanelSummary, inspect_panel
+from kronos_quant.data.panel import (
+    PANEL_SCHEMA,
+    check_panel,
+    data_fingerprint,
+    empty_panel,
+    load_panel,
+    load_panel_with_report,
+    panel_to_wide,
+    read_panel,
+)
+from kronos_quant.data.synthetic import PLANTED_WEIGHTS, planted_signal, synthetic_market
+from kronos_quant.data.timefeatures import TIME_FEATURE_NAMES, time_features
+from kronos_quant.data.validate import (
+    PanelValidationError,
+    ValidationIssue,
+    ValidationReport,
+    validate_panel,
+)
+
+__all__ = [
+    "PANEL_SCHEMA",
+    "PLANTED_WEIGHTS",
+    "PanelSummary",
+    "TIME_FEATURE_NAMES",
+    "BarCalendar",
+    "PanelValidationError",
+    "ValidationIssue",
+    "ValidationReport",
+    "check_panel",
+    "data_fingerprint",
+    "empty_panel",
+    "future_timestamps",
+    "infer_frequency",
+    "infer_panel_calendar",
+    "inspect_panel",
+    "load_panel",
+    "load_panel_with_report",
+    "panel_to_wide",
+    "periods_per_year",
+    "planted_signal",
+    "read_panel",
+    "synthetic_market",
+    "time_features",
+    "validate_panel",
+]
