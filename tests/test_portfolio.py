@@ -1,0 +1,103 @@
+"""Portfolio construction: top-k, top-k dropout (n_drop, min_hold), long-short, threshold, caps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kronos_quant.portfolio import (
+    PORTFOLIOS,
+    build_weights,
+    every_nth_rebalance,
+    long_short_quantile,
+    threshold_weights,
+    topk_dropout,
+    topk_equal_weight,
+)
+
+DATES = pd.date_range("2024-01-01", periods=4, freq="D")
+
+
+def _held(weights: pd.DataFrame) -> list[set[str]]:
+    return [set(row.index[row > 0]) for _, row in weights.iterrows()]
+
+
+def test_topk_equal_weight_with_cash_buffer_and_cap() -> None:
+    scores = pd.DataFrame([[3.0, 1.0, 2.0, np.nan], [np.nan] * 4, [0.0, 5.0, np.nan, 1.0]],
+                          index=DATES[:3], columns=list("abcd"))
+    w = topk_equal_weight(scores, k=2, cash_buffer=0.1)
+    assert w.iloc[0].tolist() == pytest.approx([0.45, 0.0, 0.45, 0.0])
+    assert w.iloc[1].isna().all()  # no scores: no rebalance
+    assert w.iloc[2].tolist() == pytest.approx([0.0, 0.45, 0.0, 0.45])
+    capped = build_weights("topk", scores, k=2, max_weight=0.3)
+    assert capped.iloc[0].max() == pytest.approx(0.3) and capped.iloc[0].sum() == pytest.approx(0.6)
+    few = topk_equal_weight(scores.iloc[:1], k=4)
+    assert few.iloc[0].tolist() == pytest.approx([0.25, 0.25, 0.25, 0.0])
+
+
+def test_topk_dropout_replaces_at_most_n_drop() -> None:
+    cols = list("abcdefgh")
+    first = [8, 7, 6, 5, 4, 3, 2, 1]
+    flipped = [1, 2, 3, 4, 5, 6, 7, 8]  # every held name becomes the worst
+    scores = pd.DataFrame([first, flipped, flipped, flipped], index=DATES, columns=cols, dtype=float)
+    w = topk_dropout(scores, k=4, n_drop=1)
+    held = _held(w)
+    assert held[0] == {"a", "b", "c", "d"}
+    for before, after in zip(held, held[1:]):
+        assert len(after) == 4 and len(before - after) <= 1
+    assert held[1] == {"b", "c", "d", "h"}  # the worst held name 'a' is swapped for the best new 'h'
+    assert held[3] == {"d", "h", "g", "f"}
+    assert w.iloc[0].sum() == pytest.approx(1.0)
+    w2 = topk_dropout(scores, k=4, n_drop=2)
+    assert _held(w2)[1] == {"c", "d", "h", "g"}
+
+
+def test_topk_dropout_min_hold_blocks_early_sells() -> None:
+    cols = list("abcd")
+    scores = pd.DataFrame([[4, 3, 2, 1], [1, 3, 2, 4], [1, 3, 2, 4], [1, 3, 2, 4]],
+                          index=DATES, columns=cols, dtype=float)
+    w = topk_dropout(scores, k=2, n_drop=1, min_hold=3)
+    held = _held(w)
+    assert held[0] == {"a", "b"}
+    assert held[1] == {"a", "b"} and held[2] == {"a", "b"}  # 'a' held for fewer than 3 rebalances
+    assert held[3] == {"b", "d"}
+    free = _held(topk_dropout(scores, k=2, n_drop=1, min_hold=1))
+    assert free[1] == {"b", "d"}
+
+
+def test_topk_dropout_nan_row_keeps_book() -> None:
+    scores = pd.DataFrame([[3.0, 2.0, 1.0], [np.nan] * 3, [1.0, 2.0, 3.0]], index=DATES[:3], columns=list("abc"))
+    w = topk_dropout(scores, k=1, n_drop=1)
+    assert w.iloc[1].isna().all()
+    assert _held(w)[2] == {"c"}
+
+
+def test_long_short_quantile() -> None:
+    scores = pd.DataFrame([[5.0, 4.0, 3.0, 2.0, 1.0, np.nan]], index=DATES[:1], columns=list("abcdef"))
+    w = long_short_quantile(scores, quantile=0.4, cash_buffer=0.2)
+    assert w.iloc[0, :5].tolist() == pytest.approx([0.2, 0.2, 0.0, -0.2, -0.2])
+    assert w.iloc[0, 5] == 0.0
+    assert w.iloc[0].sum() == pytest.approx(0.0) and w.iloc[0].abs().sum() == pytest.approx(0.8)
+
+
+def test_threshold_long_flat_short_single_instrument() -> None:
+    scores = pd.DataFrame({"x": [0.7, 0.5, 0.2, np.nan]}, index=DATES)
+    w = threshold_weights(scores, long_above=0.6, short_below=0.4, cash_buffer=0.05)
+    assert w["x"].iloc[:3].tolist() == pytest.approx([0.95, 0.0, -0.95])
+    assert np.isnan(w["x"].iloc[3])
+    assert build_weights("threshold", scores, long_above=0.6, max_weight=0.5)["x"].iloc[0] == pytest.approx(0.5)
+
+
+def test_registry_and_validation() -> None:
+    scores = pd.DataFrame([[1.0, 2.0]], index=DATES[:1], columns=["a", "b"])
+    assert set(PORTFOLIOS) == {"topk", "topk_dropout", "long_short", "threshold"}
+    with pytest.raises(ValueError, match="did you mean 'topk_dropout'"):
+        build_weights("topk_dropot", scores, k=1)
+    with pytest.raises(ValueError, match="does not take"):
+        build_weights("topk", scores, k=1, n_drop=2)
+    with pytest.raises(ValueError, match="cash_buffer"):
+        topk_equal_weight(scores, k=1, cash_buffer=1.0)
+    with pytest.raises(ValueError, match="max_weight"):
+        topk_equal_weight(scores, k=1, max_weight=0.0)
+    assert list(every_nth_rebalance(pd.DataFrame(index=DATES), every=2).index) == [DATES[0], DATES[2]]
