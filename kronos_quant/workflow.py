@@ -278,7 +278,7 @@ def run_backtest(cfg: StrategyConfig, *, output_dir: str | Path | None = None, q
     forecaster = make_forecaster(cfg)
     forecasts, fstats = forecast_table(cfg, panel, forecaster, quiet=quiet)
     prov = _provenance(cfg, panel, forecaster, report, forecast_stats=fstats,
-                       started=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                       started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                        seconds_to_forecasts=round(time.perf_counter() - t0, 3))
     return evaluate_forecasts(cfg, panel, forecasts, provenance=prov, output_dir=output_dir, write=write)
 
