@@ -1,0 +1,102 @@
+"""The kronos-quant CLI end to end on tiny settings: backtest, signals (idempotent), exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from kronos_quant.cli import EXIT_CONFIG, EXIT_DATA, EXIT_MODEL, app
+
+TINY = ["--set", "data.synthetic={n_instruments: 8, n_bars: 260, mode: planted, strength: 0.3, seed: 1}",
+        "--set", "forecast.lookback=60", "--set", "forecast.samples=4", "--set", "backtest.start=2015-06-01",
+        "--set", "model.id=baseline:linear", "--set", "portfolio.params={k: 3}"]
+
+
+@pytest.fixture()
+def strategy(tmp_path):
+    text = (
+        "name: tiny\n"
+        f"forecast:\n  cache_dir: {tmp_path / 'cache'}\n"
+        f"output:\n  dir: {tmp_path / 'run'}\n  signals_file: {tmp_path / 'signals'}/{{name}}_{{asof}}.csv\n"
+    )
+    p = tmp_path / "tiny.yaml"
+    p.write_text(text)
+    return p
+
+
+def _run(args):
+    return CliRunner().invoke(app, args)
+
+
+def test_backtest_writes_report_and_is_reproducible(strategy, tmp_path):
+    res = _run(["backtest", str(strategy), "--quiet", *TINY])
+    assert res.exit_code == 0, res.output
+    assert "Rank IC" in res.output and "Sharpe" in res.output and "baseline (momentum)" in res.output
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    for key in ("ic", "rank_ic", "icir", "rank_icir", "mse", "sharpe", "max_drawdown", "annual_return", "turnover"):
+        assert key in metrics
+    for name in ("report.html", "forecasts.parquet", "signals.parquet", "positions.parquet", "trades.parquet",
+                 "provenance.json"):
+        assert (tmp_path / "run" / name).is_file(), name
+    prov = json.loads((tmp_path / "run" / "provenance.json").read_text())
+    assert prov["provenance"]["data_fingerprint"] and prov["provenance"]["model"]["forecaster"] == "linear"
+    assert prov["config"]["forecast"]["lookback"] == 60
+    res2 = _run(["backtest", str(strategy), "--quiet", "--output", str(tmp_path / "run2"), *TINY])
+    assert res2.exit_code == 0, res2.output
+    again = json.loads((tmp_path / "run2" / "metrics.json").read_text())
+    assert again == metrics
+    res3 = _run(["evaluate", str(tmp_path / "run"), "--quiet", "--output", str(tmp_path / "run3")])
+    assert res3.exit_code == 0, res3.output
+    assert json.loads((tmp_path / "run3" / "metrics.json").read_text()) == metrics
+
+
+def test_signals_idempotent(strategy, tmp_path):
+    args = ["signals", str(strategy), "--asof", "2015-09-30", "--quiet", *TINY]
+    first = _run(args)
+    assert first.exit_code == 0, first.output
+    out = tmp_path / "signals" / "tiny_2015-09-30.csv"
+    content = out.read_bytes()
+    assert "written" in first.output and "8 instruments" in first.output
+    second = _run(args)
+    assert second.exit_code == 0, second.output
+    assert "unchanged" in second.output and "0 forecasts computed" in second.output
+    assert out.read_bytes() == content
+    header = content.decode().splitlines()[0]
+    assert header == "asof,next_session,instrument,rank,score,weight" or header.startswith("asof,next_session")
+    assert (tmp_path / "signals" / "tiny_2015-09-30.csv.json").is_file()
+
+
+def test_exit_codes(strategy, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("forecast:\n  horizn: 5\n")
+    res = _run(["backtest", str(bad)])
+    assert res.exit_code == EXIT_CONFIG and "did you mean 'horizon'" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+
+    res = _run(["backtest", str(strategy), "--set", "data.source=file", "--set", f"data.path={tmp_path}/nope.csv"])
+    assert res.exit_code == EXIT_DATA and "nope.csv" in res.output
+
+    res = _run(["backtest", str(strategy), *TINY, "--set", "model.id=NoSuchOrg/NoSuchModel",
+                "--set", "model.tokenizer=NoSuchOrg/NoSuchTok", "--set", "model.local_files_only=true"])
+    assert res.exit_code == EXIT_MODEL and "NoSuchOrg/NoSuchModel" in res.output
+
+    res = _run(["signals", str(strategy), "--asof", "2030-01-01", *TINY])
+    assert res.exit_code == EXIT_DATA and "2030-01-01" in res.output
+
+    res = _run(["backtest", str(strategy), *TINY, "--set", "signal.name=expected_retrun"])
+    assert res.exit_code == EXIT_CONFIG and "did you mean 'expected_return'" in res.output
+
+
+def test_help_on_every_command():
+    for cmd in (["--help"], ["backtest", "--help"], ["signals", "--help"], ["forecast", "--help"],
+                ["evaluate", "--help"], ["data", "validate", "--help"], ["data", "inspect", "--help"],
+                ["models", "list", "--help"], ["finetune", "--help"]):
+        res = _run(cmd)
+        assert res.exit_code == 0 and "Usage" in res.output, cmd
+
+
+def test_models_list_offline():
+    res = _run(["models", "list"])
+    assert res.exit_code == 0 and "kronos-small" in res.output
