@@ -100,3 +100,18 @@ def test_help_on_every_command():
 def test_models_list_offline():
     res = _run(["models", "list"])
     assert res.exit_code == 0 and "kronos-small" in res.output
+
+
+def test_data_validate_and_inspect(tmp_path):
+    from tests.conftest import shared_path
+
+    sp = shared_path("data", "sp500_daily_2013_2017.parquet")
+    res = _run(["data", "validate", str(sp), "--policy", "raise"])
+    assert res.exit_code == EXIT_DATA
+    assert "BHF" in res.output and "2017-07-26" in res.output
+    res = _run(["data", "validate", str(sp), "--policy", "drop"])
+    assert res.exit_code == 0, res.output
+    res = _run(["data", "inspect", str(sp)])
+    assert res.exit_code == 0 and "100" in res.output
+    res = _run(["data", "inspect", str(tmp_path / "missing.csv")])
+    assert res.exit_code == EXIT_DATA and "missing.csv" in res.output
