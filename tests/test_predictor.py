@@ -170,3 +170,24 @@ def test_upstream_kronos_small_regression():
                            verbose=False)
         cols = [c for c in COLS if c in exp.columns]
         np.testing.assert_allclose(out[cols].to_numpy(), exp[cols].to_numpy(), rtol=1e-5)
+
+
+def test_half_precision_is_cuda_only(reference_models):
+    model, tok = reference_models
+    with pytest.raises(ValueError, match="CUDA only"):
+        KronosPredictor(model, tok, device="cpu", dtype="bfloat16")
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        KronosPredictor(model, tok, device="cpu", dtype="float8")
+
+
+def test_torch_compile_path_gives_same_paths(a_share):
+    from kronos_quant import Kronos, KronosTokenizer
+
+    fx = shared_path("fixtures", "kronos-reference", "tiny-a")
+    model, tok = Kronos.from_pretrained(fx / "predictor"), KronosTokenizer.from_pretrained(fx / "tokenizer")
+    xs, ps, fs = _windows(a_share, [30, 40], [0, 100], 4)
+    sp = SamplingSpec(sample_count=2, seed=1)
+    plain = KronosPredictor(model, tok).forecast_arrays(xs, ps, fs, horizon=4, sampling=sp)
+    compiled = KronosPredictor(Kronos.from_pretrained(fx / "predictor"), tok, compile="eager")
+    np.testing.assert_allclose(compiled.forecast_arrays(xs, ps, fs, horizon=4, sampling=sp).paths, plain.paths,
+                               rtol=1e-5)

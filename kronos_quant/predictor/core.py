@@ -56,13 +56,13 @@ class BatchPredictor:
     model, tokenizer: loaded modules. device: None = auto (cuda > mps > cpu). max_context: the
     model's context in tokens. clip: z-score clip. dtype: float32 (default); bfloat16/float16 on
     CUDA only (autocast). method: "fast" (default) or "reference". compile: wrap the model's
-    blocks in ``torch.compile``. memory_budget_mb: per micro-batch (default 2048 on CPU, half the
-    free memory on CUDA). model_id/revision: recorded in ``identity`` for caches and reports.
+    blocks in ``torch.compile`` (True = inductor, or a backend name). memory_budget_mb: per
+    micro-batch (default 2048 on CPU, half the free memory on CUDA). model_id/revision: recorded in ``identity`` for caches and reports.
     """
 
     def __init__(self, model: Kronos, tokenizer: KronosTokenizer, device: str | torch.device | None = None,
                  max_context: int = 512, clip: float = 5, *, dtype: str | torch.dtype | None = None,
-                 method: str = "fast", compile: bool = False, memory_budget_mb: float | None = None,
+                 method: str = "fast", compile: bool | str = False, memory_budget_mb: float | None = None,
                  model_id: str | None = None, revision: str | None = None) -> None:
         if method not in ("fast", "reference"):
             raise ValueError(f"method must be 'fast' or 'reference', got {method!r}")
@@ -84,8 +84,10 @@ class BatchPredictor:
         self.tokenizer_revision = tok_src.get("revision")
         self._weights_digest: str | None = None
         if compile:
+            backend = compile if isinstance(compile, str) else "inductor"
             for block in list(self.model.transformer):
-                block.forward_fast = torch.compile(block.forward_fast, dynamic=True)  # type: ignore[method-assign]
+                block.forward_fast = torch.compile(block.forward_fast, dynamic=True,  # type: ignore[method-assign]
+                                                   backend=backend)
 
     # -- identity -------------------------------------------------------------------------
     @property
