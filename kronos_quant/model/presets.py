@@ -39,9 +39,9 @@ PRESETS: dict[str, ModelPreset] = {
         ModelPreset("kronos-base", "NeoQuasar/Kronos-base", "NeoQuasar/Kronos-Tokenizer-base", 512,
                     tokenizer_revision="0e0117387f39004a9016484a186a908917e22426",
                     description="102.3M parameters, context 512"),
-        ModelPreset("kronos-demo", "builtin:kronos-demo/predictor", "builtin:kronos-demo/tokenizer", 256,
+        ModelPreset("kronos-demo", "builtin:kronos-demo/predictor", "builtin:kronos-demo/tokenizer", 261,
                     description="small demo model bundled with kronos-quant (trained on S&P 500 daily "
-                                "2013-2016; see its model card)"),
+                                "2013-2016 with 256 + 5 bar windows; see its model card)"),
     ]
 }
 
