@@ -136,6 +136,8 @@ class LayerKVCache:
 
     def repeat_rows(self, repeats: int) -> LayerKVCache:
         """A cache whose row i*repeats + j copies row i (fan out one prefill to ``repeats`` samples)."""
+        if repeats == 1:
+            return self
         out = LayerKVCache(self.max_len)
         if self.k is not None and self.v is not None:
             out.k = self.k.repeat_interleave(repeats, dim=0)
@@ -189,7 +191,9 @@ class MultiHeadAttentionWithRoPE(nn.Module):
         q, k, v = self._heads(self.q_proj(x)), self._heads(self.k_proj(x)), self._heads(self.v_proj(x))
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         if cache is not None:
-            k, v = cache.update(start, k, v)
+            k_all, v_all = cache.update(start, k, v)
+            if start > 0:  # a prefix is cached: attend over it (at start 0, x's own contiguous k/v suffice)
+                k, v = k_all, v_all
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None)
         return self._merge(out)
 
