@@ -261,7 +261,7 @@ def test_ddp_single_process_gloo_matches_plain_run(tmp_path: Path, panel_path: P
 def test_bundled_demo_model_forecasts_offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     pred = KronosPredictor.from_pretrained("kronos-demo")
-    assert pred.max_context == 256
+    assert pred.max_context == 261  # the 256 + 5 bar windows it was trained on
     rng = np.random.default_rng(2)
     days = pd.bdate_range("2017-01-02", periods=60)
     from kronos_quant.data.timefeatures import time_features
