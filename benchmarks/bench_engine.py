@@ -1,7 +1,7 @@
 """Benchmark the rolling forecast engine on real S&P 500 daily data.
 
 Run: ``python benchmarks/bench_engine.py`` (options: ``--help``; ``--forecaster random_walk`` or
-``--instruments 8`` for a quick run: kronos-tiny makes about 25 forecasts/s on 2 CPU cores).
+``--instruments 8`` for a quick run). Default forecaster: the bundled kronos-demo model.
 
 Workload: ``../shared/data/sp500_daily_2013_2017.parquet`` (100 tickers; amount = volume x
 mean(OHLC) added by the data layer), lookback 256, horizon 5, weekly rebalance (the last
@@ -37,18 +37,22 @@ REPO = Path(__file__).resolve().parents[1]
 
 DATA = REPO.parent / "shared" / "data" / "sp500_daily_2013_2017.parquet"
 TINY = REPO.parent / "shared" / "fixtures" / "kronos-reference" / "tiny-a"
-KINDS = ("random_walk", "drift", "linear", "kronos-tiny")
+KINDS = ("kronos-demo", "random_walk", "drift", "linear", "kronos-tiny")
 
 
 def make_forecaster(kind: str, *, device: str | None = None) -> Forecaster:
-    """The forecaster to benchmark: a baseline, or ``kronos-tiny`` (the tiny-a reference
-    checkpoint from ../shared/fixtures, a 2-layer d_model=32 Kronos)."""
+    """The forecaster to benchmark: ``kronos-demo`` (the bundled 0.9M-parameter Kronos), a baseline,
+    or ``kronos-tiny`` (the tiny-a reference checkpoint from ../shared/fixtures, 2 layers, d_model 32)."""
     if kind == "random_walk":
         return RandomWalkForecaster()
     if kind == "drift":
         return HistoricalDriftForecaster()
     if kind == "linear":
         return LinearForecaster()
+    if kind == "kronos-demo":
+        from kronos_quant.predictor import KronosPredictor
+
+        return KronosPredictor.from_pretrained("kronos-demo", device=device)
     if kind == "kronos-tiny":
         from kronos_quant import Kronos, KronosTokenizer
         from kronos_quant.predictor import BatchPredictor
@@ -92,7 +96,7 @@ def rss_mb() -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--forecaster", choices=KINDS, default="kronos-tiny")
+    parser.add_argument("--forecaster", choices=KINDS, default="kronos-demo")
     parser.add_argument("--device", default=None, help="torch device for Kronos (default: auto)")
     parser.add_argument("--instruments", type=int, default=None, help="use only the first N tickers")
     parser.add_argument("--lookback", type=int, default=256)
