@@ -191,3 +191,27 @@ def test_torch_compile_path_gives_same_paths(a_share):
     compiled = KronosPredictor(Kronos.from_pretrained(fx / "predictor"), tok, compile="eager")
     np.testing.assert_allclose(compiled.forecast_arrays(xs, ps, fs, horizon=4, sampling=sp).paths, plain.paths,
                                rtol=1e-5)
+
+
+def test_fast_equals_reference_without_shared_fixtures(tiny_models):
+    """Same check on a random tiny model and synthetic bars, so it runs where ../shared is absent."""
+    from kronos_quant.data import synthetic_market, time_features
+
+    model, tok = tiny_models
+    panel = synthetic_market(3, 120, mode="realistic", seed=4).to_pandas()
+    xs, ps, fs = [], [], []
+    for (_, g), n in zip(panel.groupby("instrument"), [50, 80, 33]):
+        arr = g[COLS].to_numpy(np.float64)
+        st = time_features(g["timestamp"])
+        xs.append(arr[:n])
+        ps.append(st[:n])
+        fs.append(st[n:n + 9])
+    sp = SamplingSpec(sample_count=3, temperature=1.0, top_p=0.8, seed=5)
+    pred = KronosPredictor(model, tok, max_context=48)
+    fast = pred.forecast_arrays(xs, ps, fs, horizon=9, sampling=sp, seeds=[1, 2, 3])
+    ref = pred.forecast_arrays(xs, ps, fs, horizon=9, sampling=sp, seeds=[1, 2, 3], method="reference")
+    np.testing.assert_allclose(fast.paths, ref.paths, rtol=1e-4)
+    greedy = SamplingSpec(top_k=1)
+    np.testing.assert_allclose(pred.forecast_arrays(xs, ps, fs, horizon=9, sampling=greedy).paths,
+                               pred.forecast_arrays(xs, ps, fs, horizon=9, sampling=greedy, method="reference").paths,
+                               rtol=1e-4)
