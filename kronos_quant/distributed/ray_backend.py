@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -31,13 +30,14 @@ from kronos_quant.engine import (
     ForecastCache,
     PanelArrays,
     build_windows,
+    cache_description,
     config_key,
     finalize_table,
     forecast_columns,
     plan_windows,
     prepare_panel,
     rolling_forecast,
-    window_key,
+    split_cached,
 )
 from kronos_quant.engine.cache import KEY_COLUMN
 from kronos_quant.schema import DEFAULT_QUANTILES, Forecaster, SamplingSpec
@@ -121,19 +121,10 @@ def distributed_rolling_forecast(
     windows = build_windows(data, items, horizon=horizon, base_seed=sampling.seed)  # also fixes the calendar
     config = config_key(forecaster.identity, sampling, horizon=horizon, quantile_levels=levels,
                         keep_samples=keep_samples)
-    parts: list[pl.DataFrame] = []
-    todo, keys = windows, []
-    if cache is not None:
-        keys = [window_key(config, w.series, w.past_ns, w.past_stamps, w.target_ns, w.future_stamps, w.seed)
-                for w in windows]
-        hits = cache.lookup(config, keys)
-        if hits is not None:
-            parts.append(hits)
-        found = cache.contains(config, keys)
-        todo = [w for w, f in zip(windows, found) if not f]
-        keys = [k for k, f in zip(keys, found) if not f]
-    description = {"identity": forecaster.identity, "sampling": asdict(sampling), "horizon": horizon,
-                   "quantile_levels": list(levels), "keep_samples": keep_samples}
+    hits, todo, keys = split_cached(windows, cache, config)
+    parts: list[pl.DataFrame] = [] if hits is None else [hits]
+    description = cache_description(forecaster.identity, sampling, horizon=horizon, quantile_levels=levels,
+                                    keep_samples=keep_samples)
     settings = RunSettings(horizon, sampling, levels, keep_samples, max_batch_series)
     with make_progress(len(windows), "forecasts", quiet=quiet, unit="series") as bar:
         bar.update(len(windows) - len(todo))

@@ -7,7 +7,14 @@ Building blocks for a distributed backend: ``plan_windows`` (work items), ``buil
 """
 
 from kronos_quant.engine.cache import CacheStats, ForecastCache, config_key, window_key
-from kronos_quant.engine.rolling import finalize_table, forecast_batch, forecast_columns, rolling_forecast
+from kronos_quant.engine.rolling import (
+    cache_description,
+    finalize_table,
+    forecast_batch,
+    forecast_columns,
+    rolling_forecast,
+    split_cached,
+)
 from kronos_quant.engine.windows import (
     PanelArrays,
     Window,
@@ -25,6 +32,7 @@ __all__ = [
     "Window",
     "WorkItem",
     "build_windows",
+    "cache_description",
     "config_key",
     "finalize_table",
     "forecast_batch",
@@ -32,6 +40,7 @@ __all__ = [
     "plan_windows",
     "prepare_panel",
     "rolling_forecast",
+    "split_cached",
     "series_seed",
     "window_key",
 ]

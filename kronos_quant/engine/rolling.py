@@ -203,6 +203,29 @@ def _forecast_missing(
     return out
 
 
+def split_cached(windows: Sequence[Window], cache: ForecastCache | None, config: str
+                 ) -> tuple[pl.DataFrame | None, list[Window], list[str]]:
+    """Look ``windows`` up in ``cache``: (cached rows or None, windows still to compute, their cache keys).
+
+    Without a cache every window is still to compute and there are no keys.
+    """
+    if cache is None or not windows:
+        return None, list(windows), []
+    keys = [window_key(config, w.series, w.past_ns, w.past_stamps, w.target_ns, w.future_stamps, w.seed)
+            for w in windows]
+    hits = cache.lookup(config, keys)
+    found = cache.contains(config, keys)
+    todo = [w for w, f in zip(windows, found) if not f]
+    return hits, todo, [k for k, f in zip(keys, found) if not f]
+
+
+def cache_description(identity: dict[str, Any], sampling: SamplingSpec, *, horizon: int,
+                      quantile_levels: Sequence[float], keep_samples: bool) -> dict[str, Any]:
+    """What a cache batch was computed with (stored beside it for humans and audits)."""
+    return {"identity": identity, "sampling": asdict(sampling), "horizon": horizon,
+            "quantile_levels": list(quantile_levels), "keep_samples": keep_samples}
+
+
 def rolling_forecast(
     panel: pl.DataFrame | PanelArrays,
     forecaster: Forecaster,
@@ -256,31 +279,14 @@ def rolling_forecast(
     if isinstance(cache, (str, os.PathLike)):
         cache = ForecastCache(cache)
 
-    parts: list[pl.DataFrame] = []
-    todo = windows
     identity = forecaster.identity
     config = config_key(
         identity, sampling, horizon=horizon, quantile_levels=levels, keep_samples=keep_samples
     )
-    keys: list[str] = []
-    if cache is not None and windows:
-        keys = [
-            window_key(config, w.series, w.past_ns, w.past_stamps, w.target_ns, w.future_stamps, w.seed)
-            for w in windows
-        ]
-        hits = cache.lookup(config, keys)
-        if hits is not None:
-            parts.append(hits)
-        found = cache.contains(config, keys)
-        todo = [w for w, f in zip(windows, found) if not f]
-        keys = [k for k, f in zip(keys, found) if not f]
-    description = {
-        "identity": identity,
-        "sampling": asdict(sampling),
-        "horizon": horizon,
-        "quantile_levels": list(levels),
-        "keep_samples": keep_samples,
-    }
+    hits, todo, keys = split_cached(windows, cache, config)
+    parts: list[pl.DataFrame] = [] if hits is None else [hits]
+    description = cache_description(identity, sampling, horizon=horizon, quantile_levels=levels,
+                                    keep_samples=keep_samples)
     with make_progress(len(windows), "forecasts", quiet=quiet, unit="series") as bar:
         bar.update(len(windows) - len(todo))
         computed = _forecast_missing(
