@@ -176,23 +176,26 @@ def forecast(strategy: Annotated[Path, typer.Argument(help="Strategy YAML.")],
     import pandas as pd
     import polars as pl
 
-    from kronos_quant.utils.atomic import atomic_path
-    from kronos_quant.workflow import forecast_table, load_strategy_data, make_forecaster
+    from kronos_quant.utils.atomic import atomic_path, write_json_atomic
+    from kronos_quant.workflow import build_provenance, forecast_table, load_strategy_data, make_forecaster
 
     cfg = _config(strategy, set_, device, seed)
-    panel, _ = load_strategy_data(cfg, end=pd.Timestamp(asof) if asof else None)
+    panel, report = load_strategy_data(cfg, end=pd.Timestamp(asof) if asof else None)
     kw: dict[str, Any] = {}
     if asof:
         ts = panel.filter(pl.col("timestamp").dt.date() == pd.Timestamp(asof).date())["timestamp"]
         if ts.len() == 0:
             raise DataError(f"no bars on {asof} in the data; pass an --asof date that is in the data")
         kw = dict(rebalance=[ts.max()], start=ts.max(), end=ts.max())
-    table, stats = forecast_table(cfg, panel, make_forecaster(cfg), quiet=quiet, **kw)
+    forecaster = make_forecaster(cfg)
+    table, stats = forecast_table(cfg, panel, forecaster, quiet=quiet, **kw)
     with atomic_path(output) as tmp:
         if output.suffix == ".csv":
             table.drop([c for c in table.columns if table[c].dtype == pl.List(pl.Float64)]).write_csv(tmp)
         else:
             table.write_parquet(tmp)
+    write_json_atomic(output.with_suffix(output.suffix + ".json"),
+                      {"config": cfg.resolved(), "provenance": build_provenance(cfg, panel, forecaster, report)})
     typer.echo(f"{output}: {table.height} rows ({stats['forecasts']} forecasts, "
                f"{stats.get('cache_misses', stats['forecasts'])} computed)")
 

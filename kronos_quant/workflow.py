@@ -26,7 +26,7 @@ from kronos_quant.config import StrategyConfig
 from kronos_quant.errors import DataError
 from kronos_quant.schema import SamplingSpec
 
-__all__ = ["BacktestRun", "SignalsRun", "check_names", "load_strategy_data", "make_forecaster", "forecast_table",
+__all__ = ["BacktestRun", "SignalsRun", "build_provenance", "check_names", "load_strategy_data", "make_forecaster", "forecast_table",
            "evaluate_forecasts", "run_backtest", "run_signals", "summary_rows"]
 
 logger = logging.getLogger(__name__)
@@ -254,7 +254,7 @@ def evaluate_forecasts(cfg: StrategyConfig, panel: pl.DataFrame, forecasts: pl.D
     return run
 
 
-def _provenance(cfg: StrategyConfig, panel: pl.DataFrame, forecaster: Any, report: Any, **extra: Any) -> dict[str, Any]:
+def build_provenance(cfg: StrategyConfig, panel: pl.DataFrame, forecaster: Any, report: Any, **extra: Any) -> dict[str, Any]:
     import torch
 
     from kronos_quant.data import data_fingerprint
@@ -277,7 +277,7 @@ def run_backtest(cfg: StrategyConfig, *, output_dir: str | Path | None = None, q
     panel, report = load_strategy_data(cfg)
     forecaster = make_forecaster(cfg)
     forecasts, fstats = forecast_table(cfg, panel, forecaster, quiet=quiet)
-    prov = _provenance(cfg, panel, forecaster, report, forecast_stats=fstats,
+    prov = build_provenance(cfg, panel, forecaster, report, forecast_stats=fstats,
                        started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                        seconds_to_forecasts=round(time.perf_counter() - t0, 3))
     return evaluate_forecasts(cfg, panel, forecasts, provenance=prov, output_dir=output_dir, write=write)
@@ -373,7 +373,7 @@ def run_signals(cfg: StrategyConfig, asof: Any, *, output: str | Path | None = N
     path = Path(output) if output else Path(cfg.output.signals_file.format(name=cfg.name, asof=asof_ts.date()))
     written = _write_table(table.reset_index(drop=True), path)
     computed = int(fstats.get("cache_misses", fstats["forecasts"]))
-    prov = _provenance(cfg, panel, forecaster, report, asof=str(asof_ts), next_session=str(nxt))
+    prov = build_provenance(cfg, panel, forecaster, report, asof=str(asof_ts), next_session=str(nxt))
     prov_path = path.with_suffix(path.suffix + ".json")
     if written or not prov_path.exists():
         write_json_atomic(prov_path, {"config": cfg.resolved(), "provenance": prov})

@@ -115,3 +115,15 @@ def test_data_validate_and_inspect(tmp_path):
     assert res.exit_code == 0 and "100" in res.output
     res = _run(["data", "inspect", str(tmp_path / "missing.csv")])
     assert res.exit_code == EXIT_DATA and "missing.csv" in res.output
+
+
+def test_forecast_command_writes_table_and_provenance(strategy, tmp_path):
+    import polars as pl
+
+    out = tmp_path / "fc.parquet"
+    res = _run(["forecast", str(strategy), "-o", str(out), "--asof", "2015-09-30", "--quiet", *TINY])
+    assert res.exit_code == 0, res.output
+    table = pl.read_parquet(out)
+    assert table["instrument"].n_unique() == 8 and set(table["step"].to_list()) == {1, 2, 3, 4, 5}
+    prov = json.loads((tmp_path / "fc.parquet.json").read_text())
+    assert prov["provenance"]["seed"] == 0 and prov["provenance"]["data_fingerprint"]
