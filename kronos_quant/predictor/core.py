@@ -161,9 +161,9 @@ class BatchPredictor:
         order = sorted(range(len(lengths)), key=lambda i: lengths[i])
         chunks: list[list[int]] = []
         cur: list[int] = []
-        for i in order:
-            width = max([min(lengths[j], self.max_context) for j in cur + [i]]) + horizon
-            enc = max(lengths[j] for j in cur + [i])
+        for i in order:  # ascending lengths: the newest series is the longest of its chunk
+            width = min(lengths[i], self.max_context) + horizon
+            enc = lengths[i]
             if cur and ((len(cur) + 1) * n_samples * width > budget or (len(cur) + 1) * enc > budget):
                 chunks.append(cur)
                 cur = []
