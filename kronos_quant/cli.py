@@ -102,6 +102,17 @@ def _config(path: Path | None, sets: list[str] | None, device: str | None = None
     return cfg
 
 
+def _date(text: str | None, option: str = "--asof") -> Any:
+    import pandas as pd
+
+    if text is None:
+        return None
+    try:
+        return pd.Timestamp(text)
+    except (ValueError, TypeError):
+        raise ConfigError(f"{option} {text!r} is not a date; use YYYY-MM-DD, e.g. {option} 2017-06-30") from None
+
+
 def _fmt(v: Any) -> str:
     if v is None:
         return "-"
@@ -156,7 +167,7 @@ def signals(strategy: Annotated[Path, typer.Argument(help="Strategy YAML.")],
     from kronos_quant.workflow import run_signals
 
     cfg = _config(strategy, set_, device, seed)
-    res = run_signals(cfg, asof, output=output, quiet=quiet)
+    res = run_signals(cfg, _date(asof), output=output, quiet=quiet)
     state = "written" if res.written else "unchanged"
     typer.echo(f"{res.path} ({state}; {len(res.table)} instruments; {res.forecasts_computed} forecasts computed; "
                f"next session {res.next_session})")
@@ -173,17 +184,17 @@ def forecast(strategy: Annotated[Path, typer.Argument(help="Strategy YAML.")],
              verbose: Verbose = False) -> None:
     """Write the forecast table only (instrument, asof, step, target timestamp, mean/median/quantiles, prob_up)."""
     _setup(quiet, verbose)
-    import pandas as pd
     import polars as pl
 
     from kronos_quant.utils.atomic import atomic_path, write_json_atomic
     from kronos_quant.workflow import build_provenance, forecast_table, load_strategy_data, make_forecaster
 
     cfg = _config(strategy, set_, device, seed)
-    panel, report = load_strategy_data(cfg, end=pd.Timestamp(asof) if asof else None)
+    day = _date(asof)
+    panel, report = load_strategy_data(cfg, end=day)
     kw: dict[str, Any] = {}
     if asof:
-        ts = panel.filter(pl.col("timestamp").dt.date() == pd.Timestamp(asof).date())["timestamp"]
+        ts = panel.filter(pl.col("timestamp").dt.date() == day.date())["timestamp"]
         if ts.len() == 0:
             raise DataError(f"no bars on {asof} in the data; pass an --asof date that is in the data")
         kw = dict(rebalance=[ts.max()], start=ts.max(), end=ts.max())

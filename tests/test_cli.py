@@ -85,6 +85,9 @@ def test_exit_codes(strategy, tmp_path):
     res = _run(["signals", str(strategy), "--asof", "2030-01-01", *TINY])
     assert res.exit_code == EXIT_DATA and "2030-01-01" in res.output
 
+    res = _run(["signals", str(strategy), "--asof", "yesterday-ish", *TINY])
+    assert res.exit_code == EXIT_CONFIG and "is not a date" in res.output
+
     res = _run(["backtest", str(strategy), *TINY, "--set", "signal.name=expected_retrun"])
     assert res.exit_code == EXIT_CONFIG and "did you mean 'expected_return'" in res.output
 
