@@ -8,8 +8,10 @@ names (signals, portfolios, models) map to code only through explicit registries
 
 from __future__ import annotations
 
+import copy
 import difflib
 import os
+from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -215,17 +217,24 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return parts, parsed
 
 
-def apply_overrides(raw: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
-    """Apply ``--set key.path=value`` overrides to a raw config dict (in a copy)."""
-    import copy
+def apply_overrides(raw: Mapping[str, Any], overrides: Mapping[str, Any] | Sequence[str] | None, *,
+                    source: str = "--set") -> dict[str, Any]:
+    """A deep copy of ``raw`` with overrides set: ``["a.b=3", ...]`` (values parsed as YAML) or ``{"a.b": 3}``.
 
-    out = copy.deepcopy(raw)
-    for text in overrides or []:
-        parts, value = parse_override(text)
+    Missing sections are created; a key path through a value that is not a mapping is a ConfigError.
+    """
+    out = copy.deepcopy(dict(raw))
+    if isinstance(overrides, Mapping):
+        items = [([p for p in str(k).split(".") if p], v) for k, v in overrides.items()]
+    else:
+        items = [parse_override(text) for text in overrides or []]
+    for parts, value in items:
         node = out
-        for p in parts[:-1]:
-            if not isinstance(node.get(p), dict):
+        for i, p in enumerate(parts[:-1]):
+            if node.get(p) is None:
                 node[p] = {}
+            if not isinstance(node[p], dict):
+                raise ConfigError(f"{source}: override {'.'.join(parts)}: {'.'.join(parts[:i + 1])} is not a mapping")
             node = node[p]
         node[parts[-1]] = value
     return out

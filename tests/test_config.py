@@ -66,3 +66,9 @@ def test_missing_file_and_file_source(tmp_path):
     p = _write(tmp_path, "data:\n  source: file\n")
     with pytest.raises(ConfigError, match="data.path"):
         load_config(p)
+
+
+def test_override_through_a_value_is_refused():
+    with pytest.raises(ConfigError, match=r"forecast\.horizon\.x: forecast\.horizon is not a mapping"):
+        apply_overrides({"forecast": {"horizon": 5}}, ["forecast.horizon.x=1"])
+    assert apply_overrides({"a": 1}, {"b.c": 3}) == {"a": 1, "b": {"c": 3}}

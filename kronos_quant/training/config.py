@@ -8,7 +8,6 @@ Knows nothing about torch, data files or training loops.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import os
 from collections.abc import Mapping, Sequence
@@ -19,6 +18,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from kronos_quant.config import apply_overrides
 from kronos_quant.errors import ConfigError
 
 __all__ = [
@@ -256,41 +256,6 @@ def _format_errors(exc: ValidationError, source: str) -> str:
         msg = "unknown key (check its spelling and level)" if kind == "extra_forbidden" else err["msg"]
         lines.append(f"{source}: {loc}: {msg}")
     return "invalid finetune config:\n  " + "\n  ".join(lines)
-
-
-def _set_dotted(tree: dict[str, Any], key: str, value: Any, source: str) -> None:
-    parts = key.split(".")
-    node: Any = tree
-    for i, part in enumerate(parts[:-1]):
-        nxt = node.get(part) if isinstance(node, dict) else None
-        if nxt is None:
-            nxt = {}
-            node[part] = nxt
-        if not isinstance(nxt, dict):
-            raise ConfigError(f"{source}: override {key}: {'.'.join(parts[:i + 1])} is not a mapping")
-        node = nxt
-    node[parts[-1]] = value
-
-
-def apply_overrides(raw: Mapping[str, Any], overrides: Mapping[str, Any] | Sequence[str] | None,
-                    *, source: str = "overrides") -> dict[str, Any]:
-    """A deep copy of ``raw`` with overrides set: ``{"a.b": 3}`` or ``["a.b=3"]`` (values parsed as YAML)."""
-    tree = copy.deepcopy(dict(raw))
-    if not overrides:
-        return tree
-    items: list[tuple[str, Any]]
-    if isinstance(overrides, Mapping):
-        items = list(overrides.items())
-    else:
-        items = []
-        for text in overrides:
-            if "=" not in text:
-                raise ConfigError(f"{source}: override {text!r} must look like key.path=value")
-            key, value = text.split("=", 1)
-            items.append((key.strip(), yaml.safe_load(value)))
-    for key, value in items:
-        _set_dotted(tree, key, value, source)
-    return tree
 
 
 def load_finetune_config(source: str | os.PathLike[str] | Mapping[str, Any] | FinetuneConfig, *,
