@@ -132,6 +132,12 @@ def _with_actuals(forecasts: pl.DataFrame, panel: pl.DataFrame) -> pd.DataFrame:
     return fc.merge(actual, on=["instrument", "target_timestamp"], how="left")
 
 
+def _central_levels(quantiles: list[float]) -> list[float]:
+    """The central interval levels (0.5, 0.9) whose both bounds are among the forecast's quantile levels."""
+    have = {round(q, 9) for q in quantiles}
+    return [lv for lv in (0.5, 0.9) if round((1 - lv) / 2, 9) in have and round((1 + lv) / 2, 9) in have]
+
+
 def _forecast_quality(fc: pd.DataFrame, horizon: int, quantiles: list[float]) -> dict[str, Any]:
     """Accuracy (vs the random walk) and probabilistic scores at the last step, in return units."""
     from kronos_quant.metrics import crps_ensemble, forecast_accuracy, interval_coverage
@@ -149,22 +155,19 @@ def _forecast_quality(fc: pd.DataFrame, horizon: int, quantiles: list[float]) ->
     if "close_samples" in last.columns:
         samples = np.stack([np.asarray(s, dtype=np.float64) for s in last["close_samples"]]) / base[:, None] - 1
         out["crps"] = float(np.nanmean(crps_ensemble(samples, obs))) if samples.shape[1] > 1 else float("nan")
-    levels = {round(q, 9) for q in quantiles}
-    for level in (0.5, 0.9):
+    for level in _central_levels(quantiles):
         lo, hi = round((1 - level) / 2, 9), round((1 + level) / 2, 9)
-        if lo in levels and hi in levels:
-            cov = interval_coverage(last[quantile_column("close", lo)].to_numpy() / base - 1,
-                                    last[quantile_column("close", hi)].to_numpy() / base - 1, obs)
-            out[f"coverage_{int(level * 100)}"] = cov["coverage"]
-            out[f"width_{int(level * 100)}"] = cov["mean_width"]
+        cov = interval_coverage(last[quantile_column("close", lo)].to_numpy() / base - 1,
+                                last[quantile_column("close", hi)].to_numpy() / base - 1, obs)
+        out[f"coverage_{int(level * 100)}"] = cov["coverage"]
+        out[f"width_{int(level * 100)}"] = cov["mean_width"]
     return out
 
 
 def _calibration(fc: pd.DataFrame, quantiles: list[float]) -> dict[str, Any]:
     from kronos_quant.calibration import coverage_report, recalibrate_walk_forward
 
-    have = {round(q, 9) for q in quantiles}
-    levels = [lv for lv in (0.5, 0.9) if round((1 - lv) / 2, 9) in have and round((1 + lv) / 2, 9) in have]
+    levels = _central_levels(quantiles)
     if not levels or fc["actual_close"].notna().sum() < 100:
         return {}
     cal = recalibrate_walk_forward(fc, levels=levels, min_history=50)
