@@ -151,15 +151,20 @@ def fast_generate(tokenizer: KronosTokenizer, model: Kronos, x: torch.Tensor, x_
         return sample_tokens(logits, temperature=settings.temperature, top_k=settings.top_k,
                              top_p=settings.top_p, uniforms=u)
 
+    def s2_logits_of(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
+                     h: torch.Tensor) -> torch.Tensor:
+        """s2 logits (R, V2) of the dependency layer: query q (R, 1, d) over context k/v and last hidden h."""
+        return model.head.cond_forward(model.dep_layer.norm(h + cross.attend_single(q, k, v, mask)))[:, 0].float()
+
     for i in range(horizon):
         c = lc + i  # column of the token generated at this step
+        rows = None  # rows whose window slides at this step (recomputed in full)
         if i == 0:
             k_dep, v_dep = dep_cache.k[:, :, :lc], dep_cache.v[:, :, :lc]  # type: ignore[index]
             dep_mask = (cols[None, :lc] >= pad_n[:, None])[:, None, None, :] if any_pad else None
         else:
-            sliding = (tm_n + i) > ctx  # rows whose window no longer fits
-            # cached step for all rows (sliding rows are overwritten below)
-            if not bool(sliding.all()):
+            sliding = (tm_n + i) > ctx
+            if not bool(sliding.all()):  # cached step for all rows (sliding rows are overwritten below)
                 xt = model.embed(tok1[:, c - 1:c], tok2[:, c - 1:c], st_n[:, c - 1:c])  # (N, 1, d)
                 pos = (c - 1 - pad_n)[:, None]  # (N, 1)
                 cos, sin = rotary.tables(pos, xt.dtype)
@@ -168,43 +173,28 @@ def fast_generate(tokenizer: KronosTokenizer, model: Kronos, x: torch.Tensor, x_
                 for j, block in enumerate(model.transformer):
                     xt = block.forward_fast(xt, cos, sin, key_ok, caches[j], c - 1)
                 h_last = model.norm(xt)
-                k_new, v_new = cross.project_kv(h_last)
-                k_dep, v_dep = dep_cache.update(c - 1, k_new, v_new)
+                k_dep, v_dep = dep_cache.update(c - 1, *cross.project_kv(h_last))
                 dep_mask = key_ok
                 s1_logits = model.head(h_last[:, 0])
             if bool(sliding.any()):
                 rows = sliding.nonzero().squeeze(-1)
-                w1 = _gather_windows(tok1[rows], c, ctx)
-                w2 = _gather_windows(tok2[rows], c, ctx)
-                ws = _gather_windows(st_n[rows], c, ctx)
-                logits_w, context_w = model.decode_s1(w1, w2, ws)
-                s1_slide = logits_w[:, -1]
+                logits_w, context_w = model.decode_s1(_gather_windows(tok1[rows], c, ctx),
+                                                      _gather_windows(tok2[rows], c, ctx),
+                                                      _gather_windows(st_n[rows], c, ctx))
+                s1_logits = s1_logits.index_put((rows,), logits_w[:, -1].to(s1_logits.dtype))
                 kw, vw = cross.project_kv(context_w)  # (R, H, ctx, hd)
-                hw = context_w[:, -1:]
-            else:
-                rows = None
-        if i == 0 or rows is None:
-            s1_new = sample(s1_logits, 2 * i)
-            q = model.embedding.emb_s1(s1_new[:, None])
-            att = cross.attend_single(q, k_dep, v_dep, dep_mask)
-            s2_logits = model.head.cond_forward(model.dep_layer.norm(h_last + att))[:, 0]
-            s2_new = sample(s2_logits, 2 * i + 1)
+        s1_new = sample(s1_logits, 2 * i)
+        q = model.embedding.emb_s1(s1_new[:, None])  # (N, 1, d)
+        if rows is None:
+            s2_logits = s2_logits_of(q, k_dep, v_dep, dep_mask, h_last)
         else:
-            if bool(sliding.all()):
-                s1_logits = torch.empty(n, s1_slide.shape[-1], device=device, dtype=s1_slide.dtype)
-            s1_logits = s1_logits.clone()
-            s1_logits[rows] = s1_slide.to(s1_logits.dtype)
-            s1_new = sample(s1_logits, 2 * i)
-            q = model.embedding.emb_s1(s1_new[:, None])
             s2_logits = torch.empty(n, 2**model.s2_bits, device=device, dtype=torch.float32)
             keep = (~sliding).nonzero().squeeze(-1)
             if keep.numel():
-                att = cross.attend_single(q[keep], k_dep[keep], v_dep[keep],
-                                          dep_mask[keep] if dep_mask is not None else None)
-                s2_logits[keep] = model.head.cond_forward(model.dep_layer.norm(h_last[keep] + att))[:, 0].float()
-            att_w = cross.attend_single(q[rows], kw, vw)
-            s2_logits[rows] = model.head.cond_forward(model.dep_layer.norm(hw + att_w))[:, 0].float()
-            s2_new = sample(s2_logits, 2 * i + 1)
+                s2_logits[keep] = s2_logits_of(q[keep], k_dep[keep], v_dep[keep],
+                                               None if dep_mask is None else dep_mask[keep], h_last[keep])
+            s2_logits[rows] = s2_logits_of(q[rows], kw, vw, None, context_w[:, -1:])
+        s2_new = sample(s2_logits, 2 * i + 1)
         tok1[:, c] = s1_new
         tok2[:, c] = s2_new
 
