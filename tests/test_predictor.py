@@ -210,8 +210,19 @@ def test_fast_equals_reference_without_shared_fixtures(tiny_models):
     pred = KronosPredictor(model, tok, max_context=48)
     fast = pred.forecast_arrays(xs, ps, fs, horizon=9, sampling=sp, seeds=[1, 2, 3])
     ref = pred.forecast_arrays(xs, ps, fs, horizon=9, sampling=sp, seeds=[1, 2, 3], method="reference")
-    np.testing.assert_allclose(fast.paths, ref.paths, rtol=1e-4)
+    _assert_same_tokens(fast.paths, ref.paths, xs)
     greedy = SamplingSpec(top_k=1)
-    np.testing.assert_allclose(pred.forecast_arrays(xs, ps, fs, horizon=9, sampling=greedy).paths,
-                               pred.forecast_arrays(xs, ps, fs, horizon=9, sampling=greedy, method="reference").paths,
-                               rtol=1e-4)
+    _assert_same_tokens(pred.forecast_arrays(xs, ps, fs, horizon=9, sampling=greedy).paths,
+                        pred.forecast_arrays(xs, ps, fs, horizon=9, sampling=greedy, method="reference").paths, xs)
+
+
+def _assert_same_tokens(fast: np.ndarray, ref: np.ndarray, xs: list[np.ndarray]) -> None:
+    """Paths (B, S, H, 6) agree to float rounding, measured in each series' own column scale.
+
+    The fast path's kernels round differently (~1e-6 in normalised units); denormalising scales
+    that by the column's std, which dwarfs small values of wide columns such as volume. A
+    different token moves a value by a sizeable fraction of the std, far above this tolerance.
+    """
+    scale = np.stack([x.std(axis=0) + np.abs(x.mean(axis=0)) for x in xs])[:, None, None, :]  # (B, 1, 1, 6)
+    err = np.abs(fast - ref) / scale
+    assert err.max() < 1e-5, f"fast and reference paths differ by {err.max():.2e} of the column scale"

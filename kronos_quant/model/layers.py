@@ -1,12 +1,10 @@
 """Building blocks of the Kronos tokenizer and predictor.
 
 Parameter and buffer names follow the published checkpoints exactly, so that a strict
-``load_state_dict`` succeeds. Each attention module offers two entry points:
-
-* ``forward`` -- the original computation (positions 0..L-1, causal), used by the reference
-  path and by training code written for the original project;
-* ``forward_fast`` -- explicit rotary tables, an explicit boolean mask and an optional KV
-  cache, used by the fast predictor for ragged batches and cached decoding.
+``load_state_dict`` succeeds. The modules compute what the original does (the reference
+forecasting path and training use them); the fast predictor runs the same arithmetic from
+frozen, fused copies of these weights (``kronos_quant.predictor.kernels``), with its own KV
+caches (``LayerKVCache``).
 
 This module knows nothing about market data, tokens or sampling.
 """
@@ -180,23 +178,6 @@ class MultiHeadAttentionWithRoPE(nn.Module):
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
         return self._merge(out)
 
-    def forward_fast(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None,
-                     cache: LayerKVCache | None = None, start: int = 0, causal: bool = False) -> torch.Tensor:
-        """x (N, L, d); cos/sin (N or 1, 1, L, hd) for the positions of x; mask (N or 1, 1, L, L_keys).
-
-        With a cache, keys/values of x are stored at [start, start + L) and attention runs over
-        all cached positions [0, start + L). ``mask=None`` means causal when ``causal`` is set
-        (queries and keys aligned at 0, i.e. no cache prefix), otherwise attend to every key.
-        """
-        q, k, v = self._heads(self.q_proj(x)), self._heads(self.k_proj(x)), self._heads(self.v_proj(x))
-        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        if cache is not None:
-            k_all, v_all = cache.update(start, k, v)
-            if start > 0:  # a prefix is cached: attend over it (at start 0, x's own contiguous k/v suffice)
-                k, v = k_all, v_all
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None)
-        return self._merge(out)
-
 
 class MultiHeadCrossAttentionWithRoPE(MultiHeadAttentionWithRoPE):
     """Cross-attention of the dependency-aware layer.
@@ -220,17 +201,6 @@ class MultiHeadCrossAttentionWithRoPE(MultiHeadAttentionWithRoPE):
             out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=self.training)
         return self._merge(out)
 
-    def project_kv(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Keys and values (N, H, L, hd) of ``context`` without rotation (query length 1 = position 0)."""
-        return self._heads(self.k_proj(context)), self._heads(self.v_proj(context))
-
-    def attend_single(self, query: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                      mask: torch.Tensor | None = None) -> torch.Tensor:
-        """One query token per row: query (N, 1, d) over precomputed k, v (N, H, L, hd) -> (N, 1, d)."""
-        q = self._heads(self.q_proj(query))
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        return self._merge(out)
-
 
 class TransformerBlock(nn.Module):
     """Pre-norm block: ``x = x + attn(norm1(x)); x = x + ffn(norm2(x))``."""
@@ -245,11 +215,6 @@ class TransformerBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         x = x + self.self_attn(self.norm1(x), key_padding_mask=key_padding_mask)
-        return x + self.ffn(self.norm2(x))
-
-    def forward_fast(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None,
-                     cache: LayerKVCache | None = None, start: int = 0, causal: bool = False) -> torch.Tensor:
-        x = x + self.self_attn.forward_fast(self.norm1(x), cos, sin, mask, cache, start, causal)
         return x + self.ffn(self.norm2(x))
 
 

@@ -20,6 +20,7 @@ from kronos_quant import __version__
 from kronos_quant.model import Kronos, KronosTokenizer
 from kronos_quant.predictor.fast import GenerationSettings, fast_generate
 from kronos_quant.predictor.inputs import check_inputs, denormalize, normalize
+from kronos_quant.predictor.kernels import BlockFn, ModelWeights, TokenizerWeights, run_block
 from kronos_quant.predictor.reference import reference_generate
 from kronos_quant.predictor.sampling import row_keys
 from kronos_quant.schema import CLOSE_INDEX, DEFAULT_QUANTILES, ForecastResult, SamplingSpec
@@ -83,11 +84,12 @@ class BatchPredictor:
         self.tokenizer_id = tok_src.get("name_or_path") or "in-memory"
         self.tokenizer_revision = tok_src.get("revision")
         self._weights_digest: str | None = None
+        self._block_fn: BlockFn = run_block
+        self._pack: bool | None = None  # None: prepack for oneDNN where available (CPU, float32)
         if compile:
             backend = compile if isinstance(compile, str) else "inductor"
-            for block in list(self.model.transformer):
-                block.forward_fast = torch.compile(block.forward_fast, dynamic=True,  # type: ignore[method-assign]
-                                                   backend=backend)
+            self._block_fn = torch.compile(run_block, dynamic=True, backend=backend)
+            self._pack = False  # the compiler chooses its own kernels from plain weights
 
     # -- identity -------------------------------------------------------------------------
     @property
@@ -202,8 +204,10 @@ class BatchPredictor:
         pad = torch.tensor([length - n for n in lengths], device=self.device)
         settings = GenerationSettings(self.max_context, horizon, sampling.temperature, sampling.top_k,
                                       sampling.top_p, sampling.sample_count)
+        weights = (ModelWeights.of(self.model, self._pack), TokenizerWeights.of(self.tokenizer, self._pack))
         return fast_generate(self.tokenizer, self.model, torch.from_numpy(x).to(self.device), pad,
-                             torch.from_numpy(stamps).to(self.device), settings, keys)
+                             torch.from_numpy(stamps).to(self.device), settings, keys, weights=weights,
+                             block_fn=self._block_fn)
 
     def _reference(self, norm: list, past: list[np.ndarray], fut: list[np.ndarray], horizon: int,
                    sampling: SamplingSpec, keys: torch.Tensor) -> torch.Tensor:

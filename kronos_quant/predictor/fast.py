@@ -22,7 +22,15 @@ from dataclasses import dataclass
 import torch
 
 from kronos_quant.model import Kronos, KronosTokenizer
-from kronos_quant.model.layers import LayerKVCache, TransformerBlock
+from kronos_quant.model.layers import LayerKVCache
+from kronos_quant.predictor.kernels import (
+    BlockFn,
+    BlockWeights,
+    ModelWeights,
+    TokenizerWeights,
+    rope_tables,
+    run_block,
+)
 from kronos_quant.predictor.sampling import counter_uniforms, sample_tokens
 
 __all__ = ["fast_generate", "encode_ragged", "decode_ragged", "GenerationSettings"]
@@ -52,41 +60,43 @@ def _self_mask(valid: torch.Tensor) -> torch.Tensor:
     return (causal[None] & valid[:, None, :]) | torch.eye(length, dtype=torch.bool, device=valid.device)[None]
 
 
-def _run_blocks(blocks: torch.nn.ModuleList, x: torch.Tensor, pad: torch.Tensor,
-                caches: list[LayerKVCache] | None = None) -> torch.Tensor:
+def _run_blocks(blocks: list[BlockWeights], rotary: torch.nn.Module, x: torch.Tensor, pad: torch.Tensor,
+                caches: list[LayerKVCache] | None = None, block_fn: BlockFn = run_block) -> torch.Tensor:
     """Run causal blocks over left-padded x (R, L, d) with per-row positions; optionally fill caches."""
     length = x.shape[1]
-    first: TransformerBlock = blocks[0]  # type: ignore[assignment]
     if bool((pad == 0).all()):  # no padding: plain causal attention, shared rotary tables
         mask = None
-        cos, sin = first.self_attn.rotary.tables(torch.arange(length, device=x.device), x.dtype)  # (L, hd)
+        rot = rope_tables(rotary, torch.arange(length, device=x.device))  # (L, 1, 1, hd/2) complex
     else:
         mask = _self_mask(_left_pad_mask(pad, length))[:, None]  # (R, 1, L, L)
         pos = (torch.arange(length, device=x.device)[None, :] - pad[:, None]).clamp_min(0)  # (R, L)
-        cos, sin = first.self_attn.rotary.tables(pos, x.dtype)  # (R, L, hd)
-        cos, sin = cos[:, None], sin[:, None]
+        rot = rope_tables(rotary, pos)  # (R, L, 1, 1, hd/2)
     for j, block in enumerate(blocks):
-        x = block.forward_fast(x, cos, sin, mask, caches[j] if caches is not None else None, 0, causal=True)
+        x = block_fn(block, x, rot, mask, caches[j] if caches is not None else None, 0, True)
     return x
 
 
 @torch.inference_mode()
-def encode_ragged(tokenizer: KronosTokenizer, x: torch.Tensor, pad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def encode_ragged(tokenizer: KronosTokenizer, x: torch.Tensor, pad: torch.Tensor,
+                  weights: TokenizerWeights | None = None, block_fn: BlockFn = run_block) -> tuple[torch.Tensor, torch.Tensor]:
     """Left-padded normalised bars (B, L, 6), pad (B,) -> s1, s2 ids (B, L) (padding columns are junk)."""
     z = tokenizer.embed(x)
     if len(tokenizer.encoder):
-        z = _run_blocks(tokenizer.encoder, z, pad)
+        tw = weights or TokenizerWeights.of(tokenizer)
+        z = _run_blocks(tw.encoder, tw.rotary, z, pad, block_fn=block_fn)
     z = tokenizer.quant_embed(z)
     _, _, (s1, s2) = tokenizer.tokenizer(z, half=True, collect_metrics=False)
     return s1, s2
 
 
 @torch.inference_mode()
-def decode_ragged(tokenizer: KronosTokenizer, s1: torch.Tensor, s2: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+def decode_ragged(tokenizer: KronosTokenizer, s1: torch.Tensor, s2: torch.Tensor, pad: torch.Tensor,
+                  weights: TokenizerWeights | None = None, block_fn: BlockFn = run_block) -> torch.Tensor:
     """Left-padded ids (R, L), pad (R,) -> reconstruction (R, L, 6) (padding rows are junk)."""
     z = tokenizer.post_quant_embed(tokenizer.indices_to_bits([s1, s2], half=True))
     if len(tokenizer.decoder):
-        z = _run_blocks(tokenizer.decoder, z, pad)
+        tw = weights or TokenizerWeights.of(tokenizer)
+        z = _run_blocks(tw.decoder, tw.rotary, z, pad, block_fn=block_fn)
     return tokenizer.head(z)
 
 
@@ -97,21 +107,25 @@ def _gather_windows(buf: torch.Tensor, end: int, width: int) -> torch.Tensor:
 
 @torch.inference_mode()
 def fast_generate(tokenizer: KronosTokenizer, model: Kronos, x: torch.Tensor, x_pad: torch.Tensor,
-                  stamps: torch.Tensor, settings: GenerationSettings, row_keys: torch.Tensor | None) -> torch.Tensor:
+                  stamps: torch.Tensor, settings: GenerationSettings, row_keys: torch.Tensor | None, *,
+                  weights: tuple[ModelWeights, TokenizerWeights] | None = None,
+                  block_fn: BlockFn = run_block) -> torch.Tensor:
     """Sample paths in normalised units.
 
     x: (B, L, 6) normalised bars, left-padded by x_pad (B,) rows of zeros.
     stamps: (B, L + H, 5) time features of the same columns plus the H future bars.
     row_keys: (B * S,) counter-stream keys (None = torch.multinomial, not batch-invariant).
+    weights: the inference copies of model and tokenizer (default: cached on the modules).
     Returns (B, S, H, 6).
     """
+    mw, tw = weights or (ModelWeights.of(model), TokenizerWeights.of(tokenizer))
     b, length, _ = x.shape
     horizon, ctx, n_samples = settings.pred_len, settings.max_context, settings.sample_count
     device = x.device
     hist_len = length - x_pad  # (B,) real bars per series
 
     # 1) tokenizer: encode all contexts in one pass; keep each row's last min(T, ctx) tokens
-    s1_all, s2_all = encode_ragged(tokenizer, x, x_pad)
+    s1_all, s2_all = encode_ragged(tokenizer, x, x_pad, tw, block_fn)
     lc = int(torch.clamp(hist_len, max=ctx).max())
     tm = torch.clamp(hist_len, max=ctx)  # (B,) model-visible history
     pad = lc - tm  # (B,) left padding in the model's layout
@@ -119,13 +133,12 @@ def fast_generate(tokenizer: KronosTokenizer, model: Kronos, x: torch.Tensor, x_
     st = stamps[:, length - lc:]  # (B, lc + H, 5)
 
     # 2) prefill once per series
-    caches = [LayerKVCache(lc + horizon) for _ in model.transformer]
-    h = model.embed(s1_ctx, s2_ctx, st[:, :lc])
-    h = model.norm(_run_blocks(model.transformer, h, pad, caches))  # (B, lc, d)
-    cross = model.dep_layer.cross_attn
+    caches = [LayerKVCache(lc + horizon) for _ in mw.blocks]
+    h = mw.embed(s1_ctx, s2_ctx, st[:, :lc])
+    h = mw.final_norm(_run_blocks(mw.blocks, mw.rotary, h, pad, caches, block_fn))  # (B, lc, d)
     dep_cache = LayerKVCache(lc + horizon)
-    dep_cache.update(0, *cross.project_kv(h))
-    s1_logits = model.head(h[:, -1])  # (B, V1)
+    dep_cache.update(0, *mw.cross_kv(h))
+    s1_logits = mw.head_s1(h[:, -1])  # (B, V1)
     h_last = h[:, -1:]  # (B, 1, d)
 
     # 3) fan out to N = B * S rows
@@ -142,19 +155,14 @@ def fast_generate(tokenizer: KronosTokenizer, model: Kronos, x: torch.Tensor, x_
     tok2 = torch.zeros_like(tok1)
     tok1[:, :lc] = s1_ctx.repeat_interleave(rep, 0)
     tok2[:, :lc] = s2_ctx.repeat_interleave(rep, 0)
-    rotary = model.transformer[0].self_attn.rotary  # type: ignore[union-attr]
     cols = torch.arange(lc + horizon, device=device)
+    window_rot = rope_tables(mw.rotary, torch.arange(ctx, device=device))
     any_pad = bool((pad > 0).any())
 
     def sample(logits: torch.Tensor, counter: int) -> torch.Tensor:
         u = counter_uniforms(row_keys, counter) if row_keys is not None else None
         return sample_tokens(logits, temperature=settings.temperature, top_k=settings.top_k,
                              top_p=settings.top_p, uniforms=u)
-
-    def s2_logits_of(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
-                     h: torch.Tensor) -> torch.Tensor:
-        """s2 logits (R, V2) of the dependency layer: query q (R, 1, d) over context k/v and last hidden h."""
-        return model.head.cond_forward(model.dep_layer.norm(h + cross.attend_single(q, k, v, mask)))[:, 0].float()
 
     for i in range(horizon):
         c = lc + i  # column of the token generated at this step
@@ -165,35 +173,34 @@ def fast_generate(tokenizer: KronosTokenizer, model: Kronos, x: torch.Tensor, x_
         else:
             sliding = (tm_n + i) > ctx
             if not bool(sliding.all()):  # cached step for all rows (sliding rows are overwritten below)
-                xt = model.embed(tok1[:, c - 1:c], tok2[:, c - 1:c], st_n[:, c - 1:c])  # (N, 1, d)
-                pos = (c - 1 - pad_n)[:, None]  # (N, 1)
-                cos, sin = rotary.tables(pos, xt.dtype)
-                cos, sin = cos[:, None], sin[:, None]  # (N, 1, 1, hd)
+                xt = mw.embed(tok1[:, c - 1:c], tok2[:, c - 1:c], st_n[:, c - 1:c])  # (N, 1, d)
+                rot = rope_tables(mw.rotary, (c - 1 - pad_n)[:, None])  # (N, 1, 1, 1, hd/2)
                 key_ok = (cols[None, :c] >= pad_n[:, None])[:, None, None, :] if any_pad else None  # (N, 1, 1, c)
-                for j, block in enumerate(model.transformer):
-                    xt = block.forward_fast(xt, cos, sin, key_ok, caches[j], c - 1)
-                h_last = model.norm(xt)
-                k_dep, v_dep = dep_cache.update(c - 1, *cross.project_kv(h_last))
+                for j, block in enumerate(mw.blocks):
+                    xt = block_fn(block, xt, rot, key_ok, caches[j], c - 1, False)
+                h_last = mw.final_norm(xt)
+                k_dep, v_dep = dep_cache.update(c - 1, *mw.cross_kv(h_last))
                 dep_mask = key_ok
-                s1_logits = model.head(h_last[:, 0])
-            if bool(sliding.any()):
+                s1_logits = mw.head_s1(h_last[:, 0])
+            if bool(sliding.any()):  # the reference's computation: the last ctx tokens from position 0
                 rows = sliding.nonzero().squeeze(-1)
-                logits_w, context_w = model.decode_s1(_gather_windows(tok1[rows], c, ctx),
-                                                      _gather_windows(tok2[rows], c, ctx),
-                                                      _gather_windows(st_n[rows], c, ctx))
-                s1_logits = s1_logits.index_put((rows,), logits_w[:, -1].to(s1_logits.dtype))
-                kw, vw = cross.project_kv(context_w)  # (R, H, ctx, hd)
+                hw = mw.embed(_gather_windows(tok1[rows], c, ctx), _gather_windows(tok2[rows], c, ctx),
+                              _gather_windows(st_n[rows], c, ctx))
+                for block in mw.blocks:
+                    hw = block_fn(block, hw, window_rot, None, None, 0, True)
+                context_w = mw.final_norm(hw)  # (R, ctx, d)
+                s1_logits = s1_logits.index_put((rows,), mw.head_s1(context_w[:, -1]).to(s1_logits.dtype))
+                kw, vw = mw.cross_kv(context_w)  # (R, 4, ctx, hd)
         s1_new = sample(s1_logits, 2 * i)
-        q = model.embedding.emb_s1(s1_new[:, None])  # (N, 1, d)
         if rows is None:
-            s2_logits = s2_logits_of(q, k_dep, v_dep, dep_mask, h_last)
+            s2_logits = mw.s2_logits(s1_new, k_dep, v_dep, dep_mask, h_last)
         else:
-            s2_logits = torch.empty(n, 2**model.s2_bits, device=device, dtype=torch.float32)
+            s2_logits = torch.empty(n, mw.head_s2.weight.shape[0], device=device, dtype=torch.float32)
             keep = (~sliding).nonzero().squeeze(-1)
             if keep.numel():
-                s2_logits[keep] = s2_logits_of(q[keep], k_dep[keep], v_dep[keep],
+                s2_logits[keep] = mw.s2_logits(s1_new[keep], k_dep[keep], v_dep[keep],
                                                None if dep_mask is None else dep_mask[keep], h_last[keep])
-            s2_logits[rows] = s2_logits_of(q[rows], kw, vw, None, context_w[:, -1:])
+            s2_logits[rows] = mw.s2_logits(s1_new[rows], kw, vw, None, context_w[:, -1:])
         s2_new = sample(s2_logits, 2 * i + 1)
         tok1[:, c] = s1_new
         tok2[:, c] = s2_new
@@ -203,5 +210,5 @@ def fast_generate(tokenizer: KronosTokenizer, model: Kronos, x: torch.Tensor, x_
     width = int(total.max())
     dec_pad = width - total
     end = lc + horizon
-    z = decode_ragged(tokenizer, tok1[:, end - width:end], tok2[:, end - width:end], dec_pad)  # (N, width, 6)
+    z = decode_ragged(tokenizer, tok1[:, end - width:end], tok2[:, end - width:end], dec_pad, tw, block_fn)
     return z[:, -horizon:, :].reshape(b, n_samples, horizon, z.shape[-1])

@@ -1,0 +1,107 @@
+"""The fast path's inference kernels agree with the modules they replace."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from kronos_quant.model.layers import TransformerBlock, apply_rotary
+from kronos_quant.predictor import kernels as K
+
+
+def _block(seed: int = 0) -> TransformerBlock:
+    torch.manual_seed(seed)
+    block = TransformerBlock(32, 4, 64).eval()
+    with torch.no_grad():
+        for p in block.parameters():  # non-trivial norms and biases
+            p.add_(0.1 * torch.randn_like(p))
+    return block
+
+
+@pytest.mark.parametrize("pack", [False, True])
+def test_frozen_linear_fused_steps_match_plain_ops(pack):
+    if pack and not K.onednn_available():
+        pytest.skip("oneDNN linear ops are not available in this torch build")
+    gen = torch.Generator().manual_seed(1)
+    w, b = torch.randn(24, 16, generator=gen), torch.randn(24, generator=gen)
+    x, other = torch.randn(3, 5, 16, generator=gen), torch.randn(3, 5, 24, generator=gen)
+    lin = K.FrozenLinear(w, b, pack=pack)
+    assert (lin.packed is not None) == pack
+    plain = F.linear(x, w, b)
+    with torch.inference_mode():
+        torch.testing.assert_close(lin(x), plain, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(lin.silu(x), F.silu(plain), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(lin.mul(x, other), plain * other, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(lin.add(x, other), other + plain, rtol=1e-5, atol=1e-5)
+
+
+def test_rope_in_pair_order_is_the_modules_rotation():
+    """Permuting rows into RoPE-pair order and rotating by a complex product == apply_rotary, then un-permuting."""
+    heads, hd, length = 2, 8, 5
+    block = TransformerBlock(heads * hd, heads, 32)
+    rotary = block.self_attn.rotary
+    pos = torch.arange(length)
+    x = torch.randn(3, length, 2, heads, hd)
+    cos, sin = rotary.tables(pos, x.dtype)  # (L, hd)
+    want = apply_rotary(x, cos[:, None, None, :], sin[:, None, None, :])
+    perm = K._rope_pairs_adjacent(heads, hd)
+    permuted = x.reshape(3, length, 2, heads * hd)[..., perm].reshape(3, length, 2, heads, hd).contiguous()
+    got = K._rope(permuted, K.rope_tables(rotary, pos))
+    inverse = torch.argsort(perm)
+    got = got.reshape(3, length, 2, heads * hd)[..., inverse].reshape(x.shape)
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("pack", [False, True])
+def test_run_block_equals_module_forward(pack):
+    if pack and not K.onednn_available():
+        pytest.skip("oneDNN linear ops are not available in this torch build")
+    block = _block()
+    weights = K.BlockWeights.of(block, pack)
+    x = torch.randn(2, 7, 32)
+    with torch.inference_mode():
+        want = block(x)
+        got = K.run_block(weights, x, K.rope_tables(block.self_attn.rotary, torch.arange(7)), None, causal=True)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_cached_weights_follow_in_place_changes(tiny_models):
+    model, tok = tiny_models
+    model = type(model)(**model.config).eval()
+    model.load_state_dict(tiny_models[0].state_dict())
+    first = K.ModelWeights.of(model)
+    assert K.ModelWeights.of(model) is first  # cached
+    with torch.no_grad():
+        model.head.proj_s1.weight.mul_(2.0)
+    second = K.ModelWeights.of(model)
+    assert second is not first
+    np.testing.assert_array_equal(second.head_s1.weight.numpy(), model.head.proj_s1.weight.detach().numpy())
+    assert "_kq_inference_weights" not in model.state_dict()
+
+
+def test_predictor_paths_agree_with_and_without_onednn(tiny_models, monkeypatch):
+    """The oneDNN kernels change rounding only: paths agree with the plain-F.linear path."""
+    from kronos_quant import KronosPredictor, SamplingSpec
+
+    if not K.onednn_available():
+        pytest.skip("oneDNN linear ops are not available in this torch build")
+    model, tok = tiny_models
+    rng = np.random.default_rng(0)
+    xs = [np.abs(rng.normal(100, 5, (n, 6))) + 1 for n in (20, 35)]
+    ps = [np.zeros((n, 5), dtype=np.int64) for n in (20, 35)]
+    fs = [np.zeros((4, 5), dtype=np.int64)] * 2
+    pred = KronosPredictor(model, tok, max_context=24)
+    sp = SamplingSpec(top_k=1)
+    packed = pred.forecast_arrays(xs, ps, fs, horizon=4, sampling=sp, quiet=True).paths
+    monkeypatch.setenv("KRONOS_QUANT_ONEDNN", "0")
+    K.onednn_available.cache_clear()
+    try:
+        assert not K.onednn_available()
+        plain = pred.forecast_arrays(xs, ps, fs, horizon=4, sampling=sp, quiet=True).paths
+    finally:
+        monkeypatch.delenv("KRONOS_QUANT_ONEDNN")
+        K.onednn_available.cache_clear()
+    assert not np.array_equal(packed, plain)  # different kernels did run
+    np.testing.assert_allclose(packed, plain, rtol=1e-5)
