@@ -78,7 +78,26 @@ def test_cached_weights_follow_in_place_changes(tiny_models):
     second = K.ModelWeights.of(model)
     assert second is not first
     np.testing.assert_array_equal(second.head_s1.weight.numpy(), model.head.proj_s1.weight.detach().numpy())
-    assert "_kq_inference_weights" not in model.state_dict()
+    assert not any("inference" in k for k in model.state_dict())
+
+
+def test_models_stay_picklable_and_copyable_after_fast_forecasts(tiny_models):
+    """The packed copies live beside the modules, not in them (opaque oneDNN tensors cannot be copied)."""
+    import copy
+    import io
+    import pickle
+
+    from kronos_quant import KronosPredictor
+
+    model, tok = tiny_models
+    pred = KronosPredictor(model, tok, max_context=24)
+    pred.forecast_arrays([np.abs(np.random.default_rng(0).normal(100, 5, (20, 6))) + 1],
+                         [np.zeros((20, 5), dtype=np.int64)], [np.zeros((3, 5), dtype=np.int64)], horizon=3, quiet=True)
+    for module in (model, tok):
+        clone = pickle.loads(pickle.dumps(module))
+        torch.testing.assert_close(clone.state_dict(), module.state_dict())
+        copy.deepcopy(module)
+        torch.save(module, io.BytesIO())
 
 
 def test_predictor_paths_agree_with_and_without_onednn(tiny_models, monkeypatch):
@@ -105,3 +124,14 @@ def test_predictor_paths_agree_with_and_without_onednn(tiny_models, monkeypatch)
         K.onednn_available.cache_clear()
     assert not np.array_equal(packed, plain)  # different kernels did run
     np.testing.assert_allclose(packed, plain, rtol=1e-5)
+
+
+def test_rope_reduced_precision_form_matches_complex_form():
+    """bf16/fp16 activations (CUDA autocast) take the real form of the same rotation."""
+    block = TransformerBlock(16, 2, 32)
+    rot = K.rope_tables(block.self_attn.rotary, torch.arange(6))
+    x = torch.randn(2, 6, 2, 2, 8)
+    want = K._rope(x.clone(), rot)
+    got = K._rope(x.to(torch.bfloat16), rot)
+    assert got.dtype == torch.bfloat16 and got.shape == x.shape
+    torch.testing.assert_close(got.float(), want, rtol=2e-2, atol=2e-2)

@@ -56,8 +56,9 @@ class BatchPredictor:
 
     model, tokenizer: loaded modules. device: None = auto (cuda > mps > cpu). max_context: the
     model's context in tokens. clip: z-score clip. dtype: float32 (default); bfloat16/float16 on
-    CUDA only (autocast). method: "fast" (default) or "reference". compile: wrap the model's
-    blocks in ``torch.compile`` (True = inductor, or a backend name). memory_budget_mb: per
+    CUDA only (autocast). method: "fast" (default) or "reference". compile: run the fast
+    path's transformer blocks through ``torch.compile`` (True = inductor, or a backend name; plain,
+    unpacked weights then, so the compiler picks its own kernels). memory_budget_mb: per
     micro-batch (default 2048 on CPU, half the free memory on CUDA). model_id/revision: recorded in ``identity`` for caches and reports.
     """
 

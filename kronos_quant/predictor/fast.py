@@ -12,6 +12,9 @@ last ``max_context`` tokens at each step, exactly as the reference does. The s2 
 the cross-attention keys/values of the context the same way (its query is one token, at
 rotary position 0, so keys carry no rotation).
 
+The arithmetic runs through ``kernels`` (fused, prepacked copies of the weights); the
+reference path uses the modules themselves, so the two agree to float rounding, token for token.
+
 Knows nothing about DataFrames, dates or normalisation.
 """
 

@@ -17,8 +17,8 @@ affects speed and float rounding (~1e-6 relative), nothing else:
   than the default BLAS. Elsewhere -- CUDA, MPS, reduced precision, builds without oneDNN, or
   ``KRONOS_QUANT_ONEDNN=0`` -- the same steps run unfused through ``F.linear``.
 
-A copy is built once per module (``ModelWeights.of(model)`` caches it on the module and rebuilds
-it when any parameter or buffer is replaced, moved or changed in place).
+A copy is built once per module (``ModelWeights.of(model)`` keeps it in a weak map beside the module,
+and rebuilds it when any parameter or buffer is replaced, moved or changed in place).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import functools
 import logging
 import math
 import os
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -225,6 +226,9 @@ def _signature(module: nn.Module) -> tuple:
                  for t in list(module.parameters()) + list(module.buffers()))
 
 
+_STORE: weakref.WeakKeyDictionary[nn.Module, dict] = weakref.WeakKeyDictionary()
+
+
 class _Cached:
     """Build once per module; rebuilt when the module's weights change (see ``_signature``)."""
 
@@ -234,7 +238,7 @@ class _Cached:
         pack = _default_pack(module) if pack is None else pack
         key = (cls.__name__, pack)
         sig = _signature(module)
-        store = module.__dict__.setdefault("_kq_inference_weights", {})  # plain attribute: not saved, not a submodule
+        store = _STORE.setdefault(module, {})  # beside the module, so pickling or copying it is unaffected
         hit = store.get(key)
         if hit is not None and hit[0] == sig:
             return hit[1]
