@@ -118,7 +118,7 @@ def fast_generate(tokenizer: KronosTokenizer, model: Kronos, x: torch.Tensor, x_
     x: (B, L, 6) normalised bars, left-padded by x_pad (B,) rows of zeros.
     stamps: (B, L + H, 5) time features of the same columns plus the H future bars.
     row_keys: (B * S,) counter-stream keys (None = torch.multinomial, not batch-invariant).
-    weights: the inference copies of model and tokenizer (default: cached on the modules).
+    weights: the inference copies of model and tokenizer (default: built once per module, then reused).
     Returns (B, S, H, 6).
     """
     mw, tw = weights or (ModelWeights.of(model), TokenizerWeights.of(tokenizer))
