@@ -135,3 +135,24 @@ def test_rope_reduced_precision_form_matches_complex_form():
     got = K._rope(x.to(torch.bfloat16), rot)
     assert got.dtype == torch.bfloat16 and got.shape == x.shape
     torch.testing.assert_close(got.float(), want, rtol=2e-2, atol=2e-2)
+
+
+def test_fast_generate_runs_under_reduced_precision_autocast(tiny_models):
+    """The CUDA bf16 route (autocast, unpacked weights, real-form RoPE), exercised with CPU autocast."""
+    from kronos_quant.predictor.fast import GenerationSettings, fast_generate
+
+    model, tok = tiny_models
+    torch.manual_seed(3)
+    x = torch.randn(3, 30, 6).clamp(-3, 3)
+    pad = torch.tensor([0, 5, 12])
+    x[1, :5] = 0
+    x[2, :12] = 0
+    stamps = torch.randint(0, 7, (3, 34, 5))
+    settings = GenerationSettings(max_context=24, pred_len=4, top_k=0, top_p=0.9, sample_count=2)
+    keys = torch.arange(6, dtype=torch.int64)
+    weights = (K.ModelWeights.of(model, pack=False), K.TokenizerWeights.of(tok, pack=False))
+    full = fast_generate(tok, model, x, pad, stamps, settings, keys, weights=weights)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        half = fast_generate(tok, model, x, pad, stamps, settings, keys, weights=weights)
+    assert half.shape == full.shape == (3, 2, 4, 6)
+    assert torch.isfinite(half.float()).all()
