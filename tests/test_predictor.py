@@ -166,10 +166,17 @@ def test_upstream_kronos_small_regression():
         exp = pd.read_csv(shared_path("fixtures", "kronos-reference", "upstream-kronos-small",
                                       f"regression_output_{ctx}.csv"))
         future = pd.to_datetime(exp["timestamps"]) if "timestamps" in exp else df["timestamps"].iloc[ctx:ctx + 8]
+        cols = [c for c in COLS if c in exp.columns]
+        want = exp[cols].to_numpy()
+        ref = pred.predict(df.iloc[:ctx][COLS], df["timestamps"].iloc[:ctx], future, pred_len=8, top_k=1,
+                           verbose=False, method="reference")
+        np.testing.assert_allclose(ref[cols].to_numpy(), want, rtol=1e-5)  # the original's procedure, its tolerance
+        # the default fast path: the same tokens; its kernels round differently (~1e-7 of a column's scale)
         out = pred.predict(df.iloc[:ctx][COLS], df["timestamps"].iloc[:ctx], future, pred_len=8, top_k=1,
                            verbose=False)
-        cols = [c for c in COLS if c in exp.columns]
-        np.testing.assert_allclose(out[cols].to_numpy(), exp[cols].to_numpy(), rtol=1e-5)
+        hist = df.iloc[:ctx][cols].to_numpy(np.float64)
+        scale = hist.std(axis=0) + np.abs(hist.mean(axis=0))
+        np.testing.assert_array_less(np.abs(out[cols].to_numpy() - want) / scale, 1e-5)
 
 
 def test_half_precision_is_cuda_only(reference_models):
