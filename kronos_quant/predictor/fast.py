@@ -137,7 +137,7 @@ def fast_generate(tokenizer: KronosTokenizer, model: Kronos, x: torch.Tensor, x_
 
     # 2) prefill once per series
     caches = [LayerKVCache(lc + horizon) for _ in mw.blocks]
-    h = mw.embed(s1_ctx, s2_ctx, st[:, :lc])
+    h = model.embed(s1_ctx, s2_ctx, st[:, :lc])
     h = mw.final_norm(_run_blocks(mw.blocks, mw.rotary, h, pad, caches, block_fn))  # (B, lc, d)
     dep_cache = LayerKVCache(lc + horizon)
     dep_cache.update(0, *mw.cross_kv(h))
@@ -176,7 +176,7 @@ def fast_generate(tokenizer: KronosTokenizer, model: Kronos, x: torch.Tensor, x_
         else:
             sliding = (tm_n + i) > ctx
             if not bool(sliding.all()):  # cached step for all rows (sliding rows are overwritten below)
-                xt = mw.embed(tok1[:, c - 1:c], tok2[:, c - 1:c], st_n[:, c - 1:c])  # (N, 1, d)
+                xt = model.embed(tok1[:, c - 1:c], tok2[:, c - 1:c], st_n[:, c - 1:c])  # (N, 1, d)
                 rot = rope_tables(mw.rotary, (c - 1 - pad_n)[:, None])  # (N, 1, 1, 1, hd/2)
                 key_ok = (cols[None, :c] >= pad_n[:, None])[:, None, None, :] if any_pad else None  # (N, 1, 1, c)
                 for j, block in enumerate(mw.blocks):
@@ -187,7 +187,7 @@ def fast_generate(tokenizer: KronosTokenizer, model: Kronos, x: torch.Tensor, x_
                 s1_logits = mw.head_s1(h_last[:, 0])
             if bool(sliding.any()):  # the reference's computation: the last ctx tokens from position 0
                 rows = sliding.nonzero().squeeze(-1)
-                hw = mw.embed(_gather_windows(tok1[rows], c, ctx), _gather_windows(tok2[rows], c, ctx),
+                hw = model.embed(_gather_windows(tok1[rows], c, ctx), _gather_windows(tok2[rows], c, ctx),
                               _gather_windows(st_n[rows], c, ctx))
                 for block in mw.blocks:
                     hw = block_fn(block, hw, window_rot, None, None, 0, True)

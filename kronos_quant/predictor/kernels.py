@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import os
 import weakref
 from collections.abc import Callable
@@ -259,7 +258,8 @@ class TokenizerWeights(_Cached):
 
 
 class ModelWeights(_Cached):
-    """The predictor: embedding, blocks, final norm, s1 head, dependency layer and s2 head."""
+    """The predictor after its embedding (``Kronos.embed`` runs as is): blocks, final norm, s1 head,
+    dependency layer and s2 head."""
 
     def __init__(self, model: Kronos, pack: bool) -> None:
         self.packed = pack
@@ -275,15 +275,7 @@ class ModelWeights(_Cached):
         self.final_norm = _norm(model.norm)
         self.head_s1 = FrozenLinear(model.head.proj_s1.weight, model.head.proj_s1.bias, pack)
         self.head_s2 = FrozenLinear(model.head.proj_s2.weight, model.head.proj_s2.bias, pack)
-        self.fusion = FrozenLinear(model.embedding.fusion_proj.weight, model.embedding.fusion_proj.bias, pack)
-        self.emb_s1, self.emb_s2 = model.embedding.emb_s1, model.embedding.emb_s2
-        self.emb_scale = math.sqrt(model.embedding.d_model)
-        self.time_emb = model.time_emb
-
-    def embed(self, s1: torch.Tensor, s2: torch.Tensor, stamp: torch.Tensor) -> torch.Tensor:
-        """Token + temporal embedding (R, L, d) of ids (R, L) and stamps (R, L, 5), as ``Kronos.embed`` in eval mode."""
-        tokens = self.fusion(torch.cat([self.emb_s1(s1) * self.emb_scale, self.emb_s2(s2) * self.emb_scale], dim=-1))
-        return tokens + self.time_emb(stamp)
+        self.emb_s1 = model.embedding.emb_s1
 
     def cross_kv(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Dependency-layer keys and values (R, 4, L, hd) of normed hidden states h (R, L, d), unrotated."""
