@@ -1,27 +1,27 @@
 """Forecasters by name: Kronos checkpoints (loaded lazily) and the model-free baselines.
 
 ``build_forecaster("kronos-demo")`` returns an object satisfying ``schema.Forecaster`` whose
-``identity`` is computed from the checkpoint files alone, so a run whose forecasts are all in the
-cache never loads a model. Also lists presets and models in the local Hugging Face cache.
+``identity`` is computed from the checkpoint files alone (``model.spec.ModelSpec``), so a run
+whose forecasts are all in the cache never loads a model, and the cache entries are the ones
+``KronosPredictor.from_pretrained("kronos-demo")`` uses. Also lists presets and models in the
+local Hugging Face cache.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kronos_quant.baselines import HistoricalDriftForecaster, LinearForecaster, RandomWalkForecaster
 from kronos_quant.errors import ConfigError
-from kronos_quant.model.hub import WEIGHTS_NAME, resolve_checkpoint_dir
-from kronos_quant.model.presets import PRESETS, get_preset
-from kronos_quant.schema import DEFAULT_QUANTILES, ForecastResult, SamplingSpec
+from kronos_quant.model.presets import PRESETS
+from kronos_quant.model.spec import ModelSpec
+from kronos_quant.schema import DEFAULT_QUANTILES, Forecaster, ForecastResult, SamplingSpec
 
-__all__ = ["BASELINES", "LazyKronosForecaster", "build_forecaster", "list_models"]
+__all__ = ["BASELINES", "LazyKronosForecaster", "build_forecaster", "forecaster_from_config", "list_models"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,66 +32,24 @@ BASELINES = {
 }
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
-
-
 class LazyKronosForecaster:
-    """A Kronos ``KronosPredictor`` that is built on the first ``forecast_arrays`` call.
+    """A Kronos ``KronosPredictor`` of ``spec`` that is loaded on the first ``forecast_arrays`` call.
 
-    name: preset, Hub id or local directory (``tokenizer`` needed unless a preset or a directory
-    with predictor/ and tokenizer/). The identity names the model, revision and a digest of the
-    weight files, plus the predictor settings.
+    ``identity`` is ``spec.identity()`` (names, revisions, digests of the checkpoint files and
+    the predictor settings): it reads the files but loads no weights. device: None/"auto" = the
+    predictor's choice (cuda > mps > cpu).
     """
 
-    def __init__(self, name: str, *, tokenizer: str | None = None, revision: str | None = None,
-                 tokenizer_revision: str | None = None, device: str | None = None, dtype: str = "float32",
-                 max_context: int | None = None, local_files_only: bool | None = None) -> None:
-        self.name = name
-        preset = get_preset(name)
-        if preset is not None:
-            self.model_id, self.tokenizer_id = preset.model_id, tokenizer or preset.tokenizer_id
-            self.revision = revision or preset.model_revision
-            self.tokenizer_revision = tokenizer_revision or (preset.tokenizer_revision if tokenizer is None else None)
-            self.max_context = max_context or preset.max_context
-        elif (Path(name) / "predictor").is_dir():
-            self.model_id, self.tokenizer_id = str(Path(name) / "predictor"), tokenizer or str(Path(name) / "tokenizer")
-            self.revision, self.tokenizer_revision = revision, tokenizer_revision
-            self.max_context = max_context or 512
-        else:
-            if tokenizer is None:
-                raise ConfigError(f"model.id {name!r} is not a preset ({', '.join(PRESETS)}) or a directory with "
-                                  "predictor/ and tokenizer/; set model.tokenizer too (e.g. NeoQuasar/Kronos-Tokenizer-base)")
-            self.model_id, self.tokenizer_id = name, tokenizer
-            self.revision, self.tokenizer_revision = revision, tokenizer_revision
-            self.max_context = max_context or 512
+    def __init__(self, spec: ModelSpec, *, device: str | None = None) -> None:
+        self.spec = spec
         self.device = None if device in (None, "auto") else device
-        self.dtype = dtype
-        self.local_files_only = local_files_only
         self._predictor: Any = None
         self._identity: dict[str, Any] | None = None
-
-    def _dirs(self) -> tuple[Path, Path]:
-        kw = dict(local_files_only=self.local_files_only)
-        return (resolve_checkpoint_dir(self.model_id, revision=self.revision, **kw),
-                resolve_checkpoint_dir(self.tokenizer_id, revision=self.tokenizer_revision, **kw))
 
     @property
     def identity(self) -> dict[str, Any]:
         if self._identity is None:
-            model_dir, tok_dir = self._dirs()
-            self._identity = {
-                "kind": "kronos", "model_id": self.model_id, "revision": self.revision,
-                "tokenizer_id": self.tokenizer_id, "tokenizer_revision": self.tokenizer_revision,
-                "weights": _file_digest(model_dir / WEIGHTS_NAME) if (model_dir / WEIGHTS_NAME).is_file() else None,
-                "tokenizer_weights": (_file_digest(tok_dir / WEIGHTS_NAME)
-                                      if (tok_dir / WEIGHTS_NAME).is_file() else None),
-                "max_context": self.max_context, "clip": 5.0, "dtype": self.dtype,
-            }
+            self._identity = self.spec.identity()
         return self._identity
 
     @property
@@ -100,11 +58,8 @@ class LazyKronosForecaster:
         if self._predictor is None:
             from kronos_quant.predictor import KronosPredictor
 
-            logger.info("loading model %s (tokenizer %s)", self.model_id, self.tokenizer_id)
-            self._predictor = KronosPredictor.from_pretrained(
-                self.model_id, tokenizer=self.tokenizer_id, revision=self.revision,
-                tokenizer_revision=self.tokenizer_revision, max_context=self.max_context, device=self.device,
-                local_files_only=self.local_files_only, dtype=None if self.dtype == "float32" else self.dtype)
+            logger.info("loading model %s (tokenizer %s)", self.spec.model_id, self.spec.tokenizer_id)
+            self._predictor = KronosPredictor.from_spec(self.spec, device=self.device)
         return self._predictor
 
     @property
@@ -121,16 +76,26 @@ class LazyKronosForecaster:
 
 def build_forecaster(name: str, *, tokenizer: str | None = None, revision: str | None = None,
                      tokenizer_revision: str | None = None, device: str | None = None, dtype: str = "float32",
-                     max_context: int | None = None, local_files_only: bool | None = None) -> Any:
-    """``baseline:random_walk|historical_drift|linear`` or a Kronos preset / Hub id / directory."""
+                     max_context: int | None = None, local_files_only: bool | None = None) -> Forecaster:
+    """``baseline:random_walk|historical_drift|linear`` or a Kronos preset / Hub id / directory
+    (resolved by ``ModelSpec.resolve``; loaded lazily)."""
     if name.startswith("baseline:"):
         kind = name.split(":", 1)[1]
         if kind not in BASELINES:
             raise ConfigError(f"model.id {name!r}: unknown baseline; choose one of "
                               f"{', '.join('baseline:' + k for k in BASELINES)}")
         return BASELINES[kind]()
-    return LazyKronosForecaster(name, tokenizer=tokenizer, revision=revision, tokenizer_revision=tokenizer_revision,
-                                device=device, dtype=dtype, max_context=max_context, local_files_only=local_files_only)
+    spec = ModelSpec.resolve(name, tokenizer=tokenizer, revision=revision, tokenizer_revision=tokenizer_revision,
+                             max_context=max_context, dtype=dtype, local_files_only=local_files_only)
+    return LazyKronosForecaster(spec, device=device)
+
+
+def forecaster_from_config(model: Any, *, device: str | None = None) -> Forecaster:
+    """The forecaster of a strategy config's ``model`` section (``config.ModelConfig``); ``device``
+    overrides ``model.device``."""
+    return build_forecaster(model.id, tokenizer=model.tokenizer, revision=model.revision,
+                            tokenizer_revision=model.tokenizer_revision, device=device or model.device,
+                            dtype=model.dtype, max_context=model.max_context, local_files_only=model.local_files_only)
 
 
 def list_models() -> list[dict[str, Any]]:
@@ -138,8 +103,7 @@ def list_models() -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for preset in PRESETS.values():
         try:
-            resolve_checkpoint_dir(preset.model_id, revision=preset.model_revision, local_files_only=True)
-            resolve_checkpoint_dir(preset.tokenizer_id, revision=preset.tokenizer_revision, local_files_only=True)
+            ModelSpec.resolve(preset.name, local_files_only=True).directories()
             available = True
         except Exception:  # not cached: fine, we only report it
             available = False

@@ -27,6 +27,7 @@ from kronos_quant.errors import DataError
 from kronos_quant.schema import SamplingSpec
 
 __all__ = ["BacktestRun", "SignalsRun", "build_provenance", "check_names", "load_strategy_data", "make_forecaster", "forecast_table",
+           "rolling_spec",
            "evaluate_forecasts", "run_backtest", "run_signals", "summary_rows"]
 
 logger = logging.getLogger(__name__)
@@ -46,28 +47,30 @@ def _resolve_path(cfg: StrategyConfig, path: str) -> Path:
 def load_strategy_data(cfg: StrategyConfig, *, end: Any = None) -> tuple[pl.DataFrame, Any]:
     """The validated panel of a strategy (synthetic or from a file) and its ValidationReport."""
     from kronos_quant.data import load_panel_with_report, synthetic_market, validate_panel
+    from kronos_quant.data.bounds import parse_bound
 
     d = cfg.data
     end = end if end is not None else d.end
+    end = None if end is None else pd.Timestamp(end).date()  # the end bound includes its whole day
     if d.source == "synthetic":
         s = d.synthetic
         panel = synthetic_market(s.n_instruments, s.n_bars, mode=s.mode, strength=s.strength if s.mode == "planted"
                                  else None, start=s.start, seed=s.seed)
         if cfg.universe.instruments:
             panel = panel.filter(pl.col("instrument").is_in(cfg.universe.instruments))
-        if d.start is not None:
-            panel = panel.filter(pl.col("timestamp") >= pl.lit(pd.Timestamp(d.start)))
-        if end is not None:
-            panel = panel.filter(pl.col("timestamp") < pl.lit(pd.Timestamp(end) + pd.Timedelta(days=1)))
+        lo, hi = parse_bound(d.start, tz=None, is_end=False), parse_bound(end, tz=None, is_end=True)
+        if lo is not None:
+            panel = panel.filter(pl.col("timestamp") >= lo.to_pydatetime())
+        if hi is not None:
+            panel = panel.filter(pl.col("timestamp") <= hi.to_pydatetime())
         panel, report = validate_panel(panel, policy=d.validation, source="synthetic market")
     else:
         path = _resolve_path(cfg, d.path or "")
         if not path.exists():
             raise DataError(f"data.path: {path} does not exist (from {cfg.source_path}); point data.path at a CSV/"
                             "Parquet file or a directory of per-instrument files")
-        end_arg = (pd.Timestamp(end) + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)) if end is not None else None
         panel, report = load_panel_with_report(path, columns=d.columns or None, instruments=cfg.universe.instruments,
-                                               start=d.start, end=end_arg, tz=d.tz, policy=d.validation)
+                                               start=d.start, end=end, tz=d.tz, policy=d.validation)
     if panel.height == 0:
         raise DataError(f"{cfg.source_path}: no data left after the filters (data.start/end, universe.instruments)")
     return panel, report
@@ -75,41 +78,43 @@ def load_strategy_data(cfg: StrategyConfig, *, end: Any = None) -> tuple[pl.Data
 
 def make_forecaster(cfg: StrategyConfig) -> Any:
     """The strategy's forecaster (Kronos loaded lazily, or a baseline)."""
-    from kronos_quant.forecasters import build_forecaster
+    from kronos_quant.forecasters import forecaster_from_config
 
-    m = cfg.model
-    return build_forecaster(m.id, tokenizer=m.tokenizer, revision=m.revision, tokenizer_revision=m.tokenizer_revision,
-                            device=m.device, dtype=m.dtype, max_context=m.max_context,
-                            local_files_only=m.local_files_only)
+    return forecaster_from_config(cfg.model)
 
 
-def _sampling(cfg: StrategyConfig) -> SamplingSpec:
+def rolling_spec(cfg: StrategyConfig, *, rebalance: Any = None, start: Any = None, end: Any = None) -> Any:
+    """The ``engine.RollingSpec`` of the strategy's forecasts over [start, end] (default: the backtest period)."""
+    from kronos_quant.engine import RollingSpec
+
     f = cfg.forecast
-    return SamplingSpec(sample_count=f.samples, temperature=f.T, top_k=f.top_k, top_p=f.top_p, seed=f.seed)
+    return RollingSpec(lookback=f.lookback, horizon=f.horizon, rebalance=f.rebalance if rebalance is None else rebalance,
+                       min_history=cfg.universe.min_history, start=cfg.backtest.start if start is None else start,
+                       end=cfg.backtest.end if end is None else end,
+                       sampling=SamplingSpec(sample_count=f.samples, temperature=f.T, top_k=f.top_k, top_p=f.top_p,
+                                             seed=f.seed),
+                       quantile_levels=tuple(f.quantiles), keep_samples=f.keep_samples, max_batch_series=f.batch_series)
 
 
-def forecast_table(cfg: StrategyConfig, panel: pl.DataFrame, forecaster: Any, *, rebalance: Any = None,
+def forecast_table(cfg: StrategyConfig, panel: pl.DataFrame, forecaster: Any = None, *, rebalance: Any = None,
                    start: Any = None, end: Any = None, quiet: bool | None = None) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """Rolling forecasts of the strategy over [start, end] (default: the backtest period), with the cache.
+    """Rolling forecasts of the strategy over [start, end] (default: the backtest period), with the cache,
+    on the configured backend (``forecast.backend``: local or ray). forecaster: default ``make_forecaster(cfg)``.
 
     Returns (forecast table, stats with cache hits/misses and seconds).
     """
-    from kronos_quant.engine import ForecastCache, rolling_forecast
+    from kronos_quant.engine import ForecastCache, LocalExecutor, run_rolling
 
     f = cfg.forecast
     cache = ForecastCache(f.cache_dir) if f.cache_dir else None
-    t0 = time.perf_counter()
-    kwargs = dict(lookback=f.lookback, horizon=f.horizon, rebalance=rebalance if rebalance is not None else f.rebalance,
-                  min_history=cfg.universe.min_history, start=start if start is not None else cfg.backtest.start,
-                  end=end if end is not None else cfg.backtest.end, sampling=_sampling(cfg),
-                  quantile_levels=f.quantiles, keep_samples=f.keep_samples, cache=cache,
-                  max_batch_series=f.batch_series, quiet=quiet)
+    executor: Any = LocalExecutor()
     if f.backend == "ray":
-        from kronos_quant.distributed import ray_rolling_forecast
+        from kronos_quant.distributed import ray_executor
 
-        table = ray_rolling_forecast(panel, cfg, **kwargs)  # type: ignore[arg-type]
-    else:
-        table = rolling_forecast(panel, forecaster, **kwargs)  # type: ignore[arg-type]
+        executor = ray_executor(cfg)
+    t0 = time.perf_counter()
+    table = run_rolling(rolling_spec(cfg, rebalance=rebalance, start=start, end=end), panel,
+                        make_forecaster(cfg) if forecaster is None else forecaster, executor, cache=cache, quiet=quiet)
     stats = {"seconds": time.perf_counter() - t0, "rows": table.height,
              "forecasts": table.select(["instrument", "asof"]).unique().height if table.height else 0}
     if cache is not None:

@@ -1,4 +1,4 @@
-"""The Ray backend: same table as the local backend, cache reuse, retries, killed workers, resume.
+"""The Ray executor: same table as the local executor, cache reuse, retries, killed workers, resume.
 
 Tests that run Ray share one module-scoped ``ray.init(num_cpus=2)`` and skip where Ray is not
 installed; the shard bookkeeping, resource fitting and the missing-Ray error are tested without it.
@@ -18,25 +18,39 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from kronos_quant.baselines import RandomWalkForecaster
+from kronos_quant.data.arrays import panel_arrays
 from kronos_quant.data.synthetic import synthetic_market
 from kronos_quant.distributed import (
     DistributedForecastError,
+    RayExecutor,
     RayOptions,
     ShardLedger,
-    distributed_rolling_forecast,
     ensure_ray,
     forecaster_factory,
-    make_shards,
     ray_backend,
+    ray_executor,
     ray_options,
     worker_resources,
 )
-from kronos_quant.engine import ForecastCache, build_windows, plan_windows, prepare_panel, rolling_forecast
+from kronos_quant.engine import (
+    ForecastCache,
+    LocalExecutor,
+    RollingSpec,
+    build_windows,
+    make_batches,
+    plan_windows,
+    run_rolling,
+)
 from kronos_quant.errors import ConfigError
 from kronos_quant.schema import SamplingSpec
 
-SPEC = SamplingSpec(sample_count=4, seed=11)
-RUN = dict(lookback=32, horizon=3, rebalance=5, sampling=SPEC, max_batch_series=8, quiet=True)
+RUN = RollingSpec(lookback=32, horizon=3, rebalance=5, sampling=SamplingSpec(sample_count=4, seed=11),
+                  max_batch_series=8, keep_samples=True)
+
+
+def on_ray(panel, forecaster, executor=None, **kwargs):
+    """``run_rolling`` of RUN on Ray (default: 2 workers), quietly."""
+    return run_rolling(RUN, panel, forecaster, executor or RayExecutor(RayOptions(num_workers=2)), quiet=True, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +60,7 @@ def panel():
 
 @pytest.fixture(scope="module")
 def local_table(panel):
-    return rolling_forecast(panel, RandomWalkForecaster(), keep_samples=True, **RUN)
+    return run_rolling(RUN, panel, RandomWalkForecaster(), LocalExecutor(), quiet=True)
 
 
 @pytest.fixture(scope="module")
@@ -116,31 +130,34 @@ def test_missing_ray_names_the_install_command(monkeypatch, panel):
     with pytest.raises(ConfigError, match=r'pip install "kronos-quant\[ray\]"'):
         ensure_ray()
     with pytest.raises(ConfigError, match="forecast.backend"):
-        distributed_rolling_forecast(panel, RandomWalkForecaster, **RUN)
+        on_ray(panel, RandomWalkForecaster())
 
 
 def test_shards_follow_the_local_batch_order(panel):
-    data = prepare_panel(panel)
-    items = plan_windows(data, lookback=32, rebalance=5, min_history=10)
-    windows = build_windows(data, items, horizon=3, base_seed=0)
+    data = panel_arrays(panel)
+    spec = RollingSpec(lookback=32, horizon=3, rebalance=5, min_history=10)
+    items = plan_windows(data, spec)
+    windows = build_windows(data, items, spec)
     keys = [f"k{i}" for i in range(len(windows))]
-    shards = make_shards(windows, keys, shard_size=7)
+    shards = make_batches(windows, keys, size=7)
     assert [s.index for s in shards] == list(range(len(shards)))
     assert all(s.n_forecasts == 7 for s in shards[:-1]) and 1 <= shards[-1].n_forecasts <= 7
     flat = [it for s in shards for it in s.items]
     assert sorted(flat, key=lambda it: (it.asof_ns, it.instrument)) == items  # every item exactly once
     order = [(-it.length, it.asof_ns, it.instrument) for it in flat]
-    assert order == sorted(order)  # longest windows first, as the local engine batches them
+    assert order == sorted(order)  # longest windows first, as the local executor batches them
     key_of = {w.item: k for w, k in zip(windows, keys)}
     assert all(key_of[it] == k for s in shards for it, k in zip(s.items, s.keys))
-    with pytest.raises(ValueError, match="shard_size"):
-        make_shards(windows, keys, shard_size=0)
+    local = [it for b in make_batches(windows, keys, size=14) for it in b.items]
+    assert local == flat  # a shard of 7 is half of a local batch of 14, in the same order
+    with pytest.raises(ValueError, match="size"):
+        make_batches(windows, keys, size=0)
 
 
 def test_ledger_retries_elsewhere_then_gives_up(panel):
-    data = prepare_panel(panel)
-    windows = build_windows(data, plan_windows(data, lookback=32, rebalance=20), horizon=2, base_seed=0)
-    shards = make_shards(windows, [], shard_size=4)
+    data = panel_arrays(panel)
+    spec = RollingSpec(lookback=32, horizon=2, rebalance=20)
+    shards = make_batches(build_windows(data, plan_windows(data, spec), spec), [], size=4)
     ledger = ShardLedger(shards, max_retries=1)
     first = ledger.next_for("a", ["a", "b"])
     assert first is shards[0]
@@ -183,6 +200,8 @@ def test_options_and_factory_from_config():
     base = load_config(None, overrides=["model.id=baseline:random_walk"])
     assert ray_options(base).num_gpus_per_worker == 0.0
     assert isinstance(forecaster_factory(base.model)(), RandomWalkForecaster)
+    executor = ray_executor(base, num_workers=3)
+    assert executor.options.num_workers == 3 and isinstance(executor.factory(), RandomWalkForecaster)
 
 
 # ----------------------------------------------------------------------------- with Ray
@@ -228,8 +247,7 @@ def test_actor_killed_mid_run_is_replaced(ray_session, panel, local_table, tmp_p
     thread = threading.Thread(target=killer, daemon=True)
     thread.start()
     with caplog.at_level("WARNING", logger="kronos_quant.distributed"):
-        table = distributed_rolling_forecast(panel, lambda: SlowRandomWalk(0.1), cache=cache_dir, keep_samples=True,
-                                             options=RayOptions(num_workers=2), **RUN)
+        table = on_ray(panel, SlowRandomWalk(0.1), cache=cache_dir)  # the forecaster is pickled to the actors
     thread.join()
     assert killed, "the killer thread found no worker to kill"
     assert "started a replacement" in caplog.text
@@ -241,22 +259,21 @@ def test_actor_killed_mid_run_is_replaced(ray_session, panel, local_table, tmp_p
 def test_worker_that_exits_on_its_nth_call(ray_session, panel, local_table, tmp_path, caplog):
     marker = tmp_path / "died"
     with caplog.at_level("WARNING", logger="kronos_quant.distributed"):
-        table = distributed_rolling_forecast(panel, lambda: DieOnNthCall(str(marker), 3), keep_samples=True,
-                                             options=RayOptions(num_workers=2, shard_size=16), **RUN)
+        table = on_ray(panel, RandomWalkForecaster(),
+                       RayExecutor(RayOptions(num_workers=2, shard_size=16), factory=lambda: DieOnNthCall(str(marker), 3)))
     assert marker.exists() and "started a replacement" in caplog.text
     assert_frame_equal(table, local_table)
 
 
 @pytest.mark.slow
 def test_failing_shard_is_named_and_a_rerun_resumes(ray_session, panel, local_table, tmp_path):
-    data = prepare_panel(panel)
-    items = plan_windows(data, lookback=32, rebalance=5)
+    data = panel_arrays(panel)
+    items = plan_windows(data, RUN)
     bad = items[len(items) // 2]
     bad_close = float(data.instruments[bad.instrument].values[bad.end, 3])
     cache_dir = tmp_path / "cache"
     with pytest.raises(DistributedForecastError) as info:
-        distributed_rolling_forecast(panel, lambda: Poisoned(bad_close), cache=cache_dir, keep_samples=True,
-                                     options=RayOptions(num_workers=2, max_retries=1), **RUN)
+        on_ray(panel, Poisoned(bad_close), RayExecutor(RayOptions(num_workers=2, max_retries=1)), cache=cache_dir)
     err = info.value
     assert len(err.failures) == 1 and err.failures[0].attempts == 2
     assert bad in err.failures[0].shard.items
@@ -264,8 +281,7 @@ def test_failing_shard_is_named_and_a_rerun_resumes(ray_session, panel, local_ta
     assert f"{bad.instrument} @ {asof}" in str(err) and "poisoned window" in str(err)
 
     cache = ForecastCache(cache_dir)
-    table = distributed_rolling_forecast(panel, RandomWalkForecaster, cache=cache, keep_samples=True,
-                                         options=RayOptions(num_workers=1), **RUN)
+    table = on_ray(panel, RandomWalkForecaster(), RayExecutor(RayOptions(num_workers=1)), cache=cache)
     assert cache.stats.misses == err.failures[0].shard.n_forecasts  # only the failed shard is recomputed
     assert cache.stats.hits == len(items) - cache.stats.misses
     assert_frame_equal(table, local_table)
@@ -281,7 +297,16 @@ def _only_on_the_driver():
 
 
 def test_forecaster_that_cannot_be_built_on_workers_is_reported(ray_session, panel):
+    executor = RayExecutor(RayOptions(num_workers=1), factory=_only_on_the_driver)
     with pytest.raises(DistributedForecastError, match="RuntimeError: no weights on this node") as info:
-        distributed_rolling_forecast(panel, _only_on_the_driver, options=RayOptions(num_workers=1), **RUN)
-    n_items = len(plan_windows(prepare_panel(panel), lookback=32, rebalance=5))
+        on_ray(panel, RandomWalkForecaster(), executor)
+    n_items = len(plan_windows(panel_arrays(panel), RUN))
     assert sum(f.shard.n_forecasts for f in info.value.failures) == n_items  # nothing ran, all named
+
+
+def test_worker_forecaster_must_match_the_driver_identity(ray_session, panel, tmp_path):
+    """The driver's identity keys the cache: an actor whose factory builds another model refuses to run."""
+    executor = RayExecutor(RayOptions(num_workers=1), factory=lambda: RandomWalkForecaster(volume_mode="last"))
+    with pytest.raises(DistributedForecastError, match="differs from the driver's"):
+        on_ray(panel, RandomWalkForecaster(), executor, cache=tmp_path)
+    assert not list(tmp_path.rglob("batch-*.parquet"))  # nothing was cached under the wrong identity

@@ -14,16 +14,17 @@ from polars.testing import assert_frame_equal
 from scipy.stats import spearmanr
 
 from kronos_quant.baselines import LinearForecaster, RandomWalkForecaster
+from kronos_quant.data.arrays import panel_arrays
 from kronos_quant.data.calendar import BarCalendar
 from kronos_quant.data.synthetic import synthetic_market
 from kronos_quant.data.timefeatures import time_features
 from kronos_quant.engine import (
+    RollingSpec,
     build_windows,
     finalize_table,
     forecast_batch,
     forecast_columns,
     plan_windows,
-    prepare_panel,
     rolling_forecast,
 )
 from kronos_quant.errors import DataError
@@ -195,7 +196,7 @@ def test_rebalance_every_k_bars_and_bounds():
                                horizon=1, rebalance=5, sampling=SPEC)
     assert asofs(shorter, "A") == [d for d in cal[9::5] if d <= cal[27]]
     with pytest.raises(ValueError, match="rebalance"):
-        plan_windows(panel, lookback=10, rebalance=0)
+        RollingSpec(lookback=10, horizon=1, rebalance=0)
 
 
 def test_rebalance_explicit_dates():
@@ -211,7 +212,7 @@ def test_rebalance_explicit_dates():
 def test_min_history_and_ragged_histories():
     panel = make_panel({"OLD": (0, 30), "NEW": (18, 30), "TINY": (26, 30)}, n_days=30)
     cal = panel["timestamp"].unique().sort().to_list()
-    items = plan_windows(panel, lookback=10, min_history=5)
+    items = plan_windows(panel, RollingSpec(lookback=10, horizon=2, min_history=5))
     by = {}
     for it in items:
         by.setdefault(it.instrument, []).append(it)
@@ -221,10 +222,10 @@ def test_min_history_and_ragged_histories():
     assert by["OLD"][0].length == 5 and max(it.length for it in by["OLD"]) == 10
     table = rolling_forecast(panel, RandomWalkForecaster(), lookback=10, horizon=2, min_history=5, sampling=SPEC)
     assert asofs(table, "NEW")[0] == cal[22] and set(table["instrument"]) == {"OLD", "NEW"}
-    default = plan_windows(panel, lookback=10)  # min_history defaults to lookback
+    default = plan_windows(panel, RollingSpec(lookback=10, horizon=2))  # min_history defaults to lookback
     assert min(it.length for it in default) == 10
     with pytest.raises(ValueError, match="min_history"):
-        plan_windows(panel, lookback=10, min_history=11)
+        RollingSpec(lookback=10, horizon=2, min_history=11)
 
 
 def test_missing_value_cuts_the_window():
@@ -232,7 +233,8 @@ def test_missing_value_cuts_the_window():
     panel = panel.with_columns(
         pl.when(pl.int_range(pl.len()) == 12).then(None).otherwise(pl.col("volume")).alias("volume")
     )
-    items = {pd.Timestamp(it.asof_ns).value: it for it in plan_windows(panel, lookback=8, min_history=3)}
+    plan = plan_windows(panel, RollingSpec(lookback=8, horizon=1, min_history=3))
+    items = {pd.Timestamp(it.asof_ns).value: it for it in plan}
     stamps = [pd.Timestamp(t).value for t in panel["timestamp"].to_list()]
     assert stamps[12] not in items  # the bad bar itself is not an as-of
     assert stamps[13] not in items and stamps[14] not in items  # 1 and 2 clean bars < min_history
@@ -289,18 +291,15 @@ def test_deterministic_and_independent_of_batch_size():
 
 
 def test_sharded_building_blocks_reproduce_the_table():
-    """A distributed backend's path: plan, shard items, build + forecast each shard, finalize."""
+    """A distributed executor's path: plan, shard items, build + forecast each shard, finalize."""
     panel = make_panel({"A": (0, 26), "B": (3, 26), "C": (0, 20)}, n_days=26)
-    kw = dict(lookback=8, min_history=4, rebalance=2)
-    expected = rolling_forecast(panel, RandomWalkForecaster(), horizon=2, sampling=SPEC, **kw)
-    data = prepare_panel(panel)
-    items = plan_windows(data, **kw)
+    spec = RollingSpec(lookback=8, min_history=4, rebalance=2, horizon=2, sampling=SPEC)
+    expected = rolling_forecast(panel, RandomWalkForecaster(), lookback=8, min_history=4, rebalance=2, horizon=2,
+                                sampling=SPEC)
+    data = panel_arrays(panel)
+    items = plan_windows(data, spec)
     shards = [items[1::3], items[0::3], items[2::3]]  # any split, any order
-    parts = [
-        forecast_batch(build_windows(data, shard, horizon=2, base_seed=SPEC.seed), RandomWalkForecaster(),
-                       horizon=2, sampling=SPEC)
-        for shard in shards
-    ]
+    parts = [forecast_batch(build_windows(data, shard, spec), RandomWalkForecaster(), spec) for shard in shards]
     table = finalize_table(pl.concat(parts), time_zone=data.time_zone, time_unit=data.time_unit)
     assert_frame_equal(table, expected)
 

@@ -15,7 +15,6 @@ Knows nothing about models, forecasts or backtests.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -32,6 +31,7 @@ from kronos_quant.data._columns import (
     normalise_name,
     standardise_frame,
 )
+from kronos_quant.data.bounds import parse_bound
 from kronos_quant.errors import DataError
 from kronos_quant.schema import PANEL_COLUMNS
 from kronos_quant.utils.hashing import stable_hash
@@ -144,26 +144,6 @@ def _list_files(source: Source) -> tuple[list[Path], bool]:
     return files, True
 
 
-def _parse_bound(value: Any, *, tz: str | None, is_end: bool) -> dt.datetime | None:
-    """A filter bound as a datetime in the panel's zone; a date-only ``end`` includes that whole day."""
-    if value is None:
-        return None
-    date_only = isinstance(value, dt.date) and not isinstance(value, dt.datetime)
-    if isinstance(value, str):
-        date_only = len(value.strip()) <= 10
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"cannot parse {'end' if is_end else 'start'}={value!r} as a date; use 'YYYY-MM-DD'") from exc
-    if is_end and date_only:
-        ts = ts + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
-    if tz is not None:
-        ts = ts.tz_localize(tz) if ts.tzinfo is None else ts.tz_convert(tz)
-    elif ts.tzinfo is not None:
-        ts = ts.tz_localize(None)
-    return ts.to_pydatetime()
-
-
 def read_panel(
     source: Source,
     *,
@@ -225,12 +205,12 @@ def read_panel(
             notes.append(f"requested instruments not in the data: {absent}")
         frame = frame.filter(pl.col("instrument").is_in(wanted))
     out_tz = frame.schema["timestamp"].time_zone  # type: ignore[union-attr]
-    lo = _parse_bound(start, tz=out_tz, is_end=False)
-    hi = _parse_bound(end, tz=out_tz, is_end=True)
+    lo = parse_bound(start, tz=out_tz, is_end=False)
+    hi = parse_bound(end, tz=out_tz, is_end=True)
     if lo is not None:
-        frame = frame.filter(pl.col("timestamp").is_null() | (pl.col("timestamp") >= lo))
+        frame = frame.filter(pl.col("timestamp").is_null() | (pl.col("timestamp") >= lo.to_pydatetime()))
     if hi is not None:
-        frame = frame.filter(pl.col("timestamp").is_null() | (pl.col("timestamp") <= hi))
+        frame = frame.filter(pl.col("timestamp").is_null() | (pl.col("timestamp") <= hi.to_pydatetime()))
     if frame.height < n_read:
         notes.append(f"filters kept {frame.height} of {n_read} rows")
     if frame.height == 0:

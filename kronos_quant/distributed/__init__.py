@@ -1,16 +1,16 @@
 """Distributed execution of the rolling forecast engine (the ``ray`` backend).
 
-``ray_rolling_forecast(panel, cfg, ...)`` is what ``workflow.forecast_table`` calls when
-``forecast.backend: ray``; ``distributed_rolling_forecast(panel, make_forecaster, ..., options=RayOptions(...))``
-is the config-free form. Work items are planned, cached and assembled by ``kronos_quant.engine``
-exactly as in the local backend; only the model work moves to Ray actors.
+``engine.run_rolling(spec, panel, forecaster, RayExecutor(RayOptions(...)))`` runs the model work
+on Ray actors; ``ray_executor(cfg)`` is the executor ``workflow.forecast_table`` uses when
+``forecast.backend: ray``. Work items are planned, cached and assembled by ``kronos_quant.engine``
+exactly as with the local executor; only the model work moves to Ray actors.
 
 Importing this package never needs Ray; running it without Ray raises a ConfigError that says
 ``pip install "kronos-quant[ray]"``.
 """
 
-from kronos_quant.distributed.from_config import forecaster_factory, ray_options, ray_rolling_forecast
-from kronos_quant.distributed.ray_backend import distributed_rolling_forecast
+from kronos_quant.distributed.from_config import forecaster_factory, ray_executor, ray_options
+from kronos_quant.distributed.ray_backend import RayExecutor
 from kronos_quant.distributed.ray_setup import (
     INSTALL_HINT,
     RayOptions,
@@ -20,30 +20,26 @@ from kronos_quant.distributed.ray_setup import (
 )
 from kronos_quant.distributed.shards import (
     DistributedForecastError,
-    Shard,
     ShardFailure,
     ShardLedger,
     describe_items,
-    make_shards,
 )
 from kronos_quant.distributed.workers import ShardWorker, WorkerPool
 
 __all__ = [
     "INSTALL_HINT",
     "DistributedForecastError",
+    "RayExecutor",
     "RayOptions",
-    "Shard",
     "ShardFailure",
     "ShardLedger",
     "ShardWorker",
+    "WorkerPool",
     "describe_items",
-    "distributed_rolling_forecast",
     "ensure_ray",
     "forecaster_factory",
     "import_ray",
-    "make_shards",
+    "ray_executor",
     "ray_options",
-    "ray_rolling_forecast",
     "worker_resources",
-    "WorkerPool",
 ]

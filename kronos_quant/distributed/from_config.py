@@ -1,4 +1,4 @@
-"""The Ray backend driven by a strategy config: what ``workflow.forecast_table`` calls.
+"""The Ray executor of a strategy config: what ``workflow.forecast_table`` uses for ``backend: ray``.
 
 Owns: turning ``cfg.model`` into a picklable forecaster factory for the actors, and
 ``cfg.forecast`` (ray_address, num_workers) plus the model's device into ``RayOptions``.
@@ -8,20 +8,15 @@ Knows nothing about how shards are scheduled (``ray_backend``) or how forecasts 
 from __future__ import annotations
 
 import functools
-import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
-import polars as pl
-
-from kronos_quant.data.calendar import BarCalendar
-from kronos_quant.distributed.ray_backend import distributed_rolling_forecast
+from kronos_quant.distributed.ray_backend import RayExecutor
 from kronos_quant.distributed.ray_setup import RayOptions
-from kronos_quant.engine import ForecastCache, PanelArrays
-from kronos_quant.forecasters import build_forecaster
-from kronos_quant.schema import DEFAULT_QUANTILES, Forecaster, SamplingSpec
+from kronos_quant.forecasters import forecaster_from_config
+from kronos_quant.schema import Forecaster
 
-__all__ = ["forecaster_factory", "ray_options", "ray_rolling_forecast"]
+__all__ = ["forecaster_factory", "ray_executor", "ray_options"]
 
 
 def _uses_gpu(model: Any) -> bool:
@@ -36,9 +31,7 @@ def forecaster_factory(model: Any) -> Callable[[], Forecaster]:
     device = model.device
     if device is not None and device.lower().startswith("cuda:"):
         device = "cuda"
-    return functools.partial(build_forecaster, model.id, tokenizer=model.tokenizer, revision=model.revision,
-                             tokenizer_revision=model.tokenizer_revision, device=device, dtype=model.dtype,
-                             max_context=model.max_context, local_files_only=model.local_files_only)
+    return functools.partial(forecaster_from_config, model, device=device)
 
 
 def ray_options(cfg: Any, **overrides: Any) -> RayOptions:
@@ -51,33 +44,7 @@ def ray_options(cfg: Any, **overrides: Any) -> RayOptions:
     return RayOptions(**base)
 
 
-def ray_rolling_forecast(
-    panel: pl.DataFrame | PanelArrays,
-    cfg: Any,
-    *,
-    lookback: int,
-    horizon: int,
-    rebalance: int | Sequence[Any] = 1,
-    min_history: int | None = None,
-    start: Any = None,
-    end: Any = None,
-    sampling: SamplingSpec | None = None,
-    quantile_levels: Sequence[float] = DEFAULT_QUANTILES,
-    keep_samples: bool = False,
-    cache: ForecastCache | str | os.PathLike[str] | None = None,
-    max_batch_series: int = 128,
-    calendar: BarCalendar | None = None,
-    quiet: bool | None = None,
-    options: RayOptions | None = None,
-) -> pl.DataFrame:
-    """Rolling forecasts of ``cfg.model`` on Ray (see ``distributed_rolling_forecast``).
-
-    cfg: a ``kronos_quant.config.StrategyConfig``; ``cfg.forecast.ray_address`` (None = a local
-    Ray instance, ``"auto"`` / ``"ray://host:port"`` = a cluster) and ``cfg.forecast.num_workers``
-    choose where it runs (``options`` overrides them). Returns the same table as the local backend.
-    """
-    return distributed_rolling_forecast(
-        panel, forecaster_factory(cfg.model), lookback=lookback, horizon=horizon, rebalance=rebalance,
-        min_history=min_history, start=start, end=end, sampling=sampling, quantile_levels=quantile_levels,
-        keep_samples=keep_samples, cache=cache, max_batch_series=max_batch_series, calendar=calendar, quiet=quiet,
-        options=options or ray_options(cfg))
+def ray_executor(cfg: Any, **overrides: Any) -> RayExecutor:
+    """The Ray executor of a strategy config: ``ray_options(cfg, **overrides)`` and actors that build
+    ``cfg.model``'s forecaster themselves (``forecaster_factory``)."""
+    return RayExecutor(ray_options(cfg, **overrides), factory=forecaster_factory(cfg.model))

@@ -1,11 +1,11 @@
-"""Shards of a rolling forecast run and the bookkeeping of their retries and failures.
+"""The bookkeeping of a Ray run's shards: retries, failures and the error that names them.
 
-Owns: cutting the windows still to compute into shards (``make_shards``), counting each shard's
-attempts and the workers it failed on (``ShardLedger``), and naming the (instrument, as-of)
-forecasts of shards that failed for good (``DistributedForecastError``).
+Owns: counting each shard's attempts and the workers it failed on (``ShardLedger``) and naming
+the (instrument, as-of) forecasts of shards that failed for good (``DistributedForecastError``).
+A shard is an ``engine.Batch`` (an index, its windows and their cache keys), cut by
+``engine.make_batches`` exactly as the local executor cuts its batches.
 
-Knows nothing about Ray, models or the cache: a shard is an index, its work items and their
-cache keys; the Ray backend decides where shards run.
+Knows nothing about Ray, models or the cache; the Ray executor decides where shards run.
 """
 
 from __future__ import annotations
@@ -16,51 +16,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from kronos_quant.engine.windows import Window, WorkItem
+from kronos_quant.engine import Batch, WorkItem
 from kronos_quant.errors import KronosQuantError
 
-__all__ = ["Shard", "ShardFailure", "ShardLedger", "DistributedForecastError", "make_shards", "describe_items"]
-
-
-@dataclass(frozen=True)
-class Shard:
-    """``items[i]`` is forecast into the rows cached under ``keys[i]`` (empty without a cache)."""
-
-    index: int
-    items: tuple[WorkItem, ...]
-    keys: tuple[str, ...] = ()
-
-    @property
-    def n_forecasts(self) -> int:
-        return len(self.items)
-
-
-def make_shards(windows: Sequence[Window], keys: Sequence[str], *, shard_size: int) -> list[Shard]:
-    """Cut ``windows`` into shards of at most ``shard_size`` items.
-
-    Windows are ordered as the local engine orders its batches (longest first, then as-of and
-    instrument), so a shard whose size is a multiple of the batch size holds exactly the batches the
-    local backend would form, and similar lengths share a shard (little padding).
-    """
-    if shard_size < 1:
-        raise ValueError(f"shard_size must be >= 1, got {shard_size}")
-    if keys and len(keys) != len(windows):
-        raise ValueError(f"got {len(keys)} cache keys for {len(windows)} windows")
-    order = sorted(
-        range(len(windows)),
-        key=lambda i: (-windows[i].item.length, windows[i].item.asof_ns, windows[i].item.instrument),
-    )
-    shards = []
-    for n, lo in enumerate(range(0, len(order), shard_size)):
-        idx = order[lo : lo + shard_size]
-        shards.append(
-            Shard(
-                index=n,
-                items=tuple(windows[i].item for i in idx),
-                keys=tuple(keys[i] for i in idx) if keys else (),
-            )
-        )
-    return shards
+__all__ = ["ShardFailure", "ShardLedger", "DistributedForecastError", "describe_items"]
 
 
 def _format_asof(asof_ns: int, time_zone: str | None) -> str:
@@ -80,7 +39,7 @@ def describe_items(items: Sequence[WorkItem], *, time_zone: str | None = None, l
 class ShardFailure:
     """A shard that failed ``attempts`` times; ``error`` is the last error (one line)."""
 
-    shard: Shard
+    shard: Batch
     attempts: int
     error: str
 
@@ -125,9 +84,9 @@ class ShardLedger:
     failed on.
     """
 
-    shards: Sequence[Shard]
+    shards: Sequence[Batch]
     max_retries: int
-    pending: deque[Shard] = field(init=False)
+    pending: deque[Batch] = field(init=False)
     attempts: dict[int, int] = field(init=False, default_factory=dict)
     failed_on: dict[int, set[Hashable]] = field(init=False, default_factory=dict)
     failures: list[ShardFailure] = field(init=False, default_factory=list)
@@ -138,7 +97,7 @@ class ShardLedger:
             raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
         self.pending = deque(self.shards)
 
-    def next_for(self, worker: Hashable, live_workers: Sequence[Hashable]) -> Shard | None:
+    def next_for(self, worker: Hashable, live_workers: Sequence[Hashable]) -> Batch | None:
         """The next shard for ``worker``: the first pending one that did not fail there; a shard
         that failed on every live worker goes to any worker."""
         for n, shard in enumerate(self.pending):
@@ -148,11 +107,11 @@ class ShardLedger:
                 return shard
         return None
 
-    def requeue(self, shard: Shard) -> None:
+    def requeue(self, shard: Batch) -> None:
         """Put back a shard that did not run (its worker died while it waited); no attempt is charged."""
         self.pending.appendleft(shard)
 
-    def charge(self, shard: Shard, worker: Hashable, error: str) -> bool:
+    def charge(self, shard: Batch, worker: Hashable, error: str) -> bool:
         """Count a failed attempt of ``shard`` on ``worker``; requeue it (True) or record it as
         failed for good once its retries are spent (False)."""
         n = self.attempts.get(shard.index, 0) + 1

@@ -1,9 +1,10 @@
-"""The actors of the Ray backend and the pool that runs shards on them.
+"""The actors of the Ray executor and the pool that runs shards on them.
 
-Owns: ``ShardWorker`` (one actor: the panel arrays, one forecaster built once, and
-``forecast_shard``, which cuts the shard's windows and computes them in the local engine's
-batches), ``WorkerPool`` (spawning named actors, keeping up to ``depth`` shards in flight on
-each, replacing a dead actor while a restart budget lasts) and turning worker errors into one line.
+Owns: ``ShardWorker`` (one actor: the panel arrays, the run's ``RollingSpec``, one forecaster
+built once and checked against the driver's identity, and ``forecast_shard``, which computes a
+shard with ``engine.forecast_items`` in the local executor's batches), ``WorkerPool`` (spawning
+named actors, keeping up to ``depth`` shards in flight on each, replacing a dead actor while a
+restart budget lasts) and turning worker errors into one line.
 Knows nothing about the cache, retries or the table; the driver (``ray_backend``) decides those.
 """
 
@@ -21,36 +22,35 @@ from typing import Any
 
 import polars as pl
 
+from kronos_quant.data.arrays import PanelArrays
 from kronos_quant.distributed.ray_setup import import_ray
-from kronos_quant.distributed.shards import Shard, ShardLedger
-from kronos_quant.engine import PanelArrays, WorkItem, build_windows, forecast_batch
-from kronos_quant.schema import Forecaster, SamplingSpec
+from kronos_quant.distributed.shards import ShardLedger
+from kronos_quant.engine import Batch, RollingSpec, WorkItem, forecast_items
+from kronos_quant.errors import ConfigError
+from kronos_quant.schema import Forecaster
 
-__all__ = ["RunSettings", "ShardWorker", "WorkerPool", "Slot", "error_text", "init_failed"]
+__all__ = ["ShardWorker", "WorkerPool", "Slot", "error_text", "init_failed"]
 
 logger = logging.getLogger(__name__)
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-@dataclass(frozen=True)
-class RunSettings:
-    """What every shard of a run shares (the arguments of ``engine.forecast_batch``)."""
-
-    horizon: int
-    sampling: SamplingSpec
-    quantile_levels: tuple[float, ...]
-    keep_samples: bool
-    max_batch_series: int
-
-
 class ShardWorker:
-    """The body of one Ray actor: the panel arrays, one forecaster (built once) and the run's settings."""
+    """The body of one Ray actor: the panel arrays, the run's spec and one forecaster (built once).
 
-    def __init__(self, make_forecaster: Callable[[], Forecaster], data: PanelArrays, settings: RunSettings) -> None:
+    make_forecaster: a zero-argument callable; the forecaster it builds must have ``identity``
+    (the driver's, which keyed the cache), else the actor refuses to start (ConfigError).
+    """
+
+    def __init__(self, make_forecaster: Callable[[], Forecaster], data: PanelArrays, spec: RollingSpec,
+                 identity: dict[str, Any]) -> None:
         self.data = data
-        self.settings = settings
+        self.spec = spec
         self.forecaster = make_forecaster()
+        if self.forecaster.identity != identity:
+            raise ConfigError(f"the forecaster built on a Ray worker ({self.forecaster.identity}) differs from the "
+                              f"driver's ({identity}); the worker factory must build the same model")
         self.n_shards = 0
 
     def where(self) -> dict[str, Any]:
@@ -59,17 +59,10 @@ class ShardWorker:
                 "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
 
     def forecast_shard(self, items: Sequence[WorkItem]) -> pl.DataFrame:
-        """Rows (len(items) * horizon, with Int64 times) in the order of ``items``, computed in
-        batches of ``max_batch_series`` exactly as the local engine does."""
-        s = self.settings
-        windows = build_windows(self.data, items, horizon=s.horizon, base_seed=s.sampling.seed)
-        parts = [
-            forecast_batch(windows[lo : lo + s.max_batch_series], self.forecaster, horizon=s.horizon,
-                           sampling=s.sampling, quantile_levels=s.quantile_levels, keep_samples=s.keep_samples)
-            for lo in range(0, len(windows), s.max_batch_series)
-        ]
+        """Rows (len(items) * horizon, Int64 times) in the order of ``items``, computed in batches
+        of ``spec.max_batch_series`` exactly as the local executor does."""
         self.n_shards += 1
-        return pl.concat(parts, how="vertical_relaxed")
+        return forecast_items(self.data, items, self.forecaster, self.spec)
 
 
 @functools.cache
@@ -102,7 +95,7 @@ class Slot:
     index: int
     generation: int
     actor: Any
-    inflight: list[tuple[Any, Shard]] = field(default_factory=list)
+    inflight: list[tuple[Any, Batch]] = field(default_factory=list)
     alive: bool = True
 
     @property
@@ -113,9 +106,11 @@ class Slot:
 class WorkerPool:
     """The actors of one run, their in-flight shards, and their replacement after a death."""
 
-    def __init__(self, ray: Any, make_forecaster: Callable[[], Forecaster], data_ref: Any, settings: RunSettings,
-                 *, n_workers: int, resources: dict[str, float], depth: int, max_restarts: int) -> None:
-        self.ray, self.make_forecaster, self.data_ref, self.settings = ray, make_forecaster, data_ref, settings
+    def __init__(self, ray: Any, make_forecaster: Callable[[], Forecaster], data_ref: Any, spec: RollingSpec,
+                 identity: dict[str, Any], *, n_workers: int, resources: dict[str, float], depth: int,
+                 max_restarts: int) -> None:
+        self.ray, self.make_forecaster, self.data_ref = ray, make_forecaster, data_ref
+        self.spec, self.identity = spec, identity
         self.resources, self.depth, self.restarts_left = resources, depth, max_restarts
         self.run_id = uuid.uuid4().hex[:8]
         self.n_restarts = 0
@@ -126,7 +121,7 @@ class WorkerPool:
     def _spawn(self, index: int, generation: int) -> Any:
         name = f"kq-forecast-{self.run_id}-w{index}.{generation}"
         cls = _remote_worker_class().options(name=name, max_restarts=0, **self.resources)
-        return cls.remote(self.make_forecaster, self.data_ref, self.settings)
+        return cls.remote(self.make_forecaster, self.data_ref, self.spec, self.identity)
 
     @property
     def live(self) -> list[Slot]:
@@ -152,7 +147,7 @@ class WorkerPool:
                 self.owner[ref] = slot
                 progress = True
 
-    def release(self, ref: Any) -> tuple[Slot, Shard]:
+    def release(self, ref: Any) -> tuple[Slot, Batch]:
         slot = self.owner.pop(ref)
         n = next(i for i, (r, _) in enumerate(slot.inflight) if r == ref)
         return slot, slot.inflight.pop(n)[1]

@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import torch
 
-from kronos_quant import __version__
 from kronos_quant.model import Kronos, KronosTokenizer
+from kronos_quant.model.spec import ModelSpec, canonical_dtype, kronos_identity
 from kronos_quant.predictor.fast import GenerationSettings, fast_generate
 from kronos_quant.predictor.inputs import check_inputs, denormalize, normalize
 from kronos_quant.predictor.kernels import BlockFn, ModelWeights, TokenizerWeights, run_block
@@ -30,9 +30,6 @@ from kronos_quant.utils.progress import make_progress
 __all__ = ["BatchPredictor", "select_device", "derive_seeds"]
 
 logger = logging.getLogger(__name__)
-
-_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-           "float16": torch.float16, "fp16": torch.float16}
 
 
 def select_device(device: str | torch.device | None = None) -> torch.device:
@@ -59,13 +56,16 @@ class BatchPredictor:
     CUDA only (autocast). method: "fast" (default) or "reference". compile: run the fast
     path's transformer blocks through ``torch.compile`` (True = inductor, or a backend name; plain,
     unpacked weights then, so the compiler picks its own kernels). memory_budget_mb: per
-    micro-batch (default 2048 on CPU, half the free memory on CUDA). model_id/revision: recorded in ``identity`` for caches and reports.
+    micro-batch (default 2048 on CPU, half the free memory on CUDA). spec: the ``ModelSpec`` the
+    modules were loaded from (``from_spec`` passes it); its checkpoint files then define
+    ``identity``, so the predictor shares forecast-cache entries with ``forecasters.build_forecaster``
+    for the same model. Without it, ``identity`` digests the in-memory modules.
     """
 
     def __init__(self, model: Kronos, tokenizer: KronosTokenizer, device: str | torch.device | None = None,
                  max_context: int = 512, clip: float = 5, *, dtype: str | torch.dtype | None = None,
                  method: str = "fast", compile: bool | str = False, memory_budget_mb: float | None = None,
-                 model_id: str | None = None, revision: str | None = None) -> None:
+                 spec: ModelSpec | None = None) -> None:
         if method not in ("fast", "reference"):
             raise ValueError(f"method must be 'fast' or 'reference', got {method!r}")
         if max_context < 1:
@@ -78,13 +78,8 @@ class BatchPredictor:
         self.clip = float(clip)
         self.method = method
         self.memory_budget_mb = memory_budget_mb
-        src = getattr(model, "source", {}) or {}
-        self.model_id = model_id or src.get("name_or_path") or "in-memory"
-        self.revision = revision if revision is not None else src.get("revision")
-        tok_src = getattr(tokenizer, "source", {}) or {}
-        self.tokenizer_id = tok_src.get("name_or_path") or "in-memory"
-        self.tokenizer_revision = tok_src.get("revision")
-        self._weights_digest: str | None = None
+        self.spec = spec
+        self._identity: dict[str, Any] | None = None
         self._block_fn: BlockFn = run_block
         self._pack: bool | None = None  # None: prepack for oneDNN where available (CPU, float32)
         if compile:
@@ -92,21 +87,33 @@ class BatchPredictor:
             self._block_fn = torch.compile(run_block, dynamic=True, backend=backend)
             self._pack = False  # the compiler chooses its own kernels from plain weights
 
+    @classmethod
+    def from_spec(cls, spec: ModelSpec, *, device: str | torch.device | None = None, **kwargs: Any) -> Self:
+        """Load the model pair of ``spec`` with its max_context, clip and dtype (see ``ModelSpec``);
+        kwargs: method, compile, memory_budget_mb."""
+        model, tokenizer = spec.load_modules()
+        return cls(model, tokenizer, device=device, max_context=spec.max_context, clip=spec.clip, dtype=spec.dtype,
+                   spec=spec, **kwargs)
+
     # -- identity -------------------------------------------------------------------------
     @property
     def identity(self) -> dict[str, Any]:
-        """What determines this predictor's numbers (for caches and provenance)."""
-        if self._weights_digest is None:
-            # in-memory models have no stable id: key on a digest of the weights themselves
-            h = [self.model.config, self.tokenizer.config]
-            if self.model_id == "in-memory" or self.revision is None:
-                h.append(_state_digest(self.model))
-                h.append(_state_digest(self.tokenizer))
-            self._weights_digest = stable_hash(*h)[:16]
-        return {"kind": "kronos", "model_id": self.model_id, "revision": self.revision,
-                "tokenizer_id": self.tokenizer_id, "tokenizer_revision": self.tokenizer_revision,
-                "weights": self._weights_digest, "max_context": self.max_context, "clip": self.clip,
-                "dtype": str(self.dtype).removeprefix("torch."), "kronos_quant": __version__}
+        """What determines this predictor's numbers (for caches and provenance; see ``model.spec``)."""
+        if self._identity is None:
+            s = self.spec
+            if s is not None:
+                weights, tokenizer_weights = s.digests()
+                names = dict(model_id=s.model_id, revision=s.revision, tokenizer_id=s.tokenizer_id,
+                             tokenizer_revision=s.tokenizer_revision)
+            else:  # in-memory modules: key on their configs and tensors; names only label them
+                weights, tokenizer_weights = _state_digest(self.model), _state_digest(self.tokenizer)
+                src, tok_src = (getattr(m, "source", None) or {} for m in (self.model, self.tokenizer))
+                names = dict(model_id=src.get("name_or_path", "in-memory"), revision=src.get("revision"),
+                             tokenizer_id=tok_src.get("name_or_path", "in-memory"),
+                             tokenizer_revision=tok_src.get("revision"))
+            self._identity = kronos_identity(**names, weights=weights, tokenizer_weights=tokenizer_weights,
+                                             max_context=self.max_context, clip=self.clip, dtype=str(self.dtype))
+        return self._identity
 
     # -- the Forecaster protocol ------------------------------------------------------------
     def forecast_arrays(self, series: Sequence[np.ndarray], past_stamps: Sequence[np.ndarray],
@@ -237,20 +244,16 @@ class BatchPredictor:
 
 
 def _resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
-    if dtype is None:
-        return torch.float32
-    if isinstance(dtype, str):
-        if dtype.lower() not in _DTYPES:
-            raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
-        dtype = _DTYPES[dtype.lower()]
+    dtype = getattr(torch, canonical_dtype(None if dtype is None else str(dtype)))
     if dtype in (torch.bfloat16, torch.float16) and device.type != "cuda":
         raise ValueError(f"dtype {dtype} is supported on CUDA only; use float32 on {device.type}")
     return dtype
 
 
 def _state_digest(module: torch.nn.Module) -> str:
-    h = [str(module.__class__.__name__)]
+    """16 hex digits over a module's class, config and tensors."""
+    h: list[Any] = [str(module.__class__.__name__), getattr(module, "config", None)]
     for k, v in sorted(module.state_dict().items()):
         h.append(k)
         h.append(v.detach().float().cpu().numpy())
-    return stable_hash(*h)
+    return stable_hash(*h)[:16]

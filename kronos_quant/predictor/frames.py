@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from kronos_quant.data.timefeatures import time_features
-from kronos_quant.model import Kronos, KronosTokenizer, get_preset
+from kronos_quant.model.spec import ModelSpec
 from kronos_quant.predictor.core import BatchPredictor
 from kronos_quant.schema import DEFAULT_QUANTILES, FIELDS, PRICE_FIELDS, ForecastResult, SamplingSpec
 
@@ -72,29 +72,17 @@ class KronosPredictor(BatchPredictor):
                         revision: str | None = None, tokenizer_revision: str | None = None,
                         max_context: int | None = None, device: str | None = None,
                         cache_dir: str | os.PathLike[str] | None = None, local_files_only: bool | None = None,
-                        **kwargs: Any) -> KronosPredictor:
-        """Load a preset (``kronos-small``, ``kronos-demo``...), a Hub id or a local directory.
+                        clip: float = 5.0, dtype: str | None = None, **kwargs: Any) -> KronosPredictor:
+        """Load a preset (``kronos-small``, ``kronos-demo``...), a Hub id (with ``tokenizer``) or a
+        local directory (a checkpoint, or one holding ``predictor/`` and ``tokenizer/``).
 
-        A local directory may hold ``predictor/`` and ``tokenizer/`` subdirectories.
+        Resolution and identity are ``model.spec.ModelSpec``'s, so the predictor shares forecast-cache
+        entries with ``forecasters.build_forecaster(name)``. kwargs: method, compile, memory_budget_mb.
         """
-        preset = get_preset(name)
-        if preset is not None:
-            model_id, tok_id = preset.model_id, tokenizer or preset.tokenizer_id
-            revision = revision or preset.model_revision
-            tokenizer_revision = tokenizer_revision or (preset.tokenizer_revision if tokenizer is None else None)
-            max_context = max_context or preset.max_context
-        elif os.path.isdir(os.path.join(str(name), "predictor")):
-            model_id, tok_id = os.path.join(str(name), "predictor"), tokenizer or os.path.join(str(name), "tokenizer")
-        else:
-            if tokenizer is None:
-                raise ValueError(f"model {name!r} is not a preset; pass tokenizer= (e.g. "
-                                 "'NeoQuasar/Kronos-Tokenizer-base')")
-            model_id, tok_id = name, tokenizer
-        common = dict(cache_dir=cache_dir, local_files_only=local_files_only)
-        model = Kronos.from_pretrained(model_id, revision=revision, **common)
-        tok = KronosTokenizer.from_pretrained(tok_id, revision=tokenizer_revision, **common)
-        return cls(model, tok, device=device, max_context=max_context or 512, model_id=model_id,
-                   revision=revision, **kwargs)
+        spec = ModelSpec.resolve(name, tokenizer=tokenizer, revision=revision, tokenizer_revision=tokenizer_revision,
+                                 max_context=max_context, clip=clip, dtype=dtype, local_files_only=local_files_only,
+                                 cache_dir=cache_dir)
+        return cls.from_spec(spec, device=device, **kwargs)
 
     # -- the original API ------------------------------------------------------------------
     def predict(self, df: pd.DataFrame, x_timestamp: Any, y_timestamp: Any, pred_len: int, T: float = 1.0,

@@ -5,10 +5,12 @@ mean/std of its first ``lookback`` rows only (``predictor.inputs.normalize``), a
 whole window and clipped -- so the forecast part never leaks into the statistics. Time
 features come from the bar timestamps (``data.timefeatures``).
 
-Owns: panel -> per-instrument arrays, window enumeration per period (training windows lie
-inside the training period; validation windows score only their forecast part, which lies in
-the validation period and at least ``embargo_bars`` bars after the last training bar), and
-batch assembly. Knows nothing about models, optimisers or files.
+Owns: window enumeration per period (training windows lie inside the training period;
+validation windows score only their forecast part, which lies in the validation period and at
+least ``embargo_bars`` bars after the last training bar) and batch assembly. The panel ->
+arrays conversion is the data layer's (``data.arrays.panel_arrays``), with its rules: duplicate
+(instrument, timestamp) rows are an error and a row with a missing value cuts windows -- no
+window (training or validation) contains one. Knows nothing about models, optimisers or files.
 """
 
 from __future__ import annotations
@@ -20,9 +22,8 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from kronos_quant.data.timefeatures import time_features
+from kronos_quant.data.arrays import InstrumentArrays, panel_arrays
 from kronos_quant.predictor.inputs import EPS, normalize
-from kronos_quant.schema import FIELDS
 
 __all__ = ["SeriesSet", "WindowIndex", "series_from_panel", "normalize_window", "training_windows",
            "validation_windows", "assemble_batch"]
@@ -32,17 +33,28 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SeriesSet:
-    """One entry per instrument: values (T_i, 6) float64 in FIELDS order, stamps (T_i, 5) int64,
-    times (T_i,) datetime64[us]."""
+    """The panel's instruments (sorted by name) as ``data.arrays.InstrumentArrays``, plus their
+    wall-clock timestamps ``times[i]``: (T_i,) datetime64[us] in the panel's zone. ``values[i]``:
+    (T_i, 6) float64 in FIELDS order (NaN where missing); ``stamps[i]``: (T_i, 5) time features."""
 
-    names: list[str]
-    values: list[np.ndarray]
-    stamps: list[np.ndarray]
-    times: list[np.ndarray]
+    arrays: tuple[InstrumentArrays, ...]
+    times: tuple[np.ndarray, ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [a.instrument for a in self.arrays]
+
+    @property
+    def values(self) -> list[np.ndarray]:
+        return [a.values for a in self.arrays]
+
+    @property
+    def stamps(self) -> list[np.ndarray]:
+        return [a.features for a in self.arrays]
 
     @property
     def n_rows(self) -> int:
-        return int(sum(len(v) for v in self.values))
+        return int(sum(len(a.values) for a in self.arrays))
 
 
 @dataclass(frozen=True)
@@ -62,24 +74,13 @@ class WindowIndex:
 
 
 def series_from_panel(panel: pl.DataFrame) -> SeriesSet:
-    """Split a long panel into per-instrument arrays; rows with a missing/non-finite field are dropped."""
-    names, values, stamps, times = [], [], [], []
-    n_dropped = 0
-    for (name,), frame in panel.sort(["instrument", "timestamp"]).group_by(["instrument"], maintain_order=True):
-        frame = frame.unique(subset=["timestamp"], keep="first", maintain_order=True)
-        arr = frame.select(list(FIELDS)).to_numpy().astype(np.float64)  # (T, 6)
-        ok = np.isfinite(arr).all(axis=1)
-        n_dropped += int((~ok).sum())
-        ts = frame["timestamp"].to_numpy()[ok]
-        if not ok.any():
-            continue
-        names.append(str(name))
-        values.append(arr[ok])
-        times.append(ts.astype("datetime64[us]"))
-        stamps.append(time_features(pd.DatetimeIndex(ts)))
-    if n_dropped:
-        logger.info("dropped %d rows with missing or non-finite prices/volumes", n_dropped)
-    return SeriesSet(names, values, stamps, times)
+    """Split a long panel into per-instrument arrays (``data.arrays.panel_arrays``: DataError on
+    duplicate rows; rows with a missing/non-finite field are kept and cut windows)."""
+    data = panel_arrays(panel)
+    n_bad = sum(int((~np.isfinite(a.values).all(axis=1)).sum()) for a in data.instruments.values())
+    if n_bad:
+        logger.info("%d rows hold missing or non-finite prices/volumes; no window spans them", n_bad)
+    return SeriesSet(tuple(data.instruments.values()), tuple(data.local_times(n) for n in data.instruments))
 
 
 def normalize_window(window: np.ndarray, lookback: int, clip: float) -> np.ndarray:
@@ -104,14 +105,16 @@ def _in_period(times: np.ndarray, lo: pd.Timestamp | None, hi: pd.Timestamp | No
 
 def training_windows(series: SeriesSet, *, length: int, start: pd.Timestamp | None,
                      end: pd.Timestamp | None) -> WindowIndex:
-    """Every window of ``length`` consecutive rows lying entirely inside [start, end]."""
+    """Every window of ``length`` consecutive rows lying entirely inside [start, end] and holding
+    no row with a missing value."""
     sid, first = [], []
-    for i, times in enumerate(series.times):
+    for i, (arr, times) in enumerate(zip(series.arrays, series.times)):
         inside = np.flatnonzero(_in_period(times, start, end))
         if len(inside) < length:
             continue
         lo, hi = int(inside[0]), int(inside[-1])  # rows are sorted, so the period is contiguous
-        starts = np.arange(lo, hi - length + 2)
+        starts = arr.clean_starts(length)
+        starts = starts[(starts >= lo) & (starts <= hi - length + 1)]
         sid.append(np.full(len(starts), i))
         first.append(starts)
     if not sid:
@@ -123,7 +126,8 @@ def validation_windows(series: SeriesSet, *, lookback: int, horizon: int, start:
                        end: pd.Timestamp, train_end: pd.Timestamp, embargo_bars: int, stride: int,
                        max_windows: int) -> WindowIndex:
     """Windows whose last ``horizon`` rows (the scored part) lie in [start, end] and more than
-    ``embargo_bars`` bars after the instrument's last bar <= ``train_end``.
+    ``embargo_bars`` bars after the instrument's last bar <= ``train_end``; none holds a row with
+    a missing value.
 
     Per instrument the windows end at the last eligible bar and every ``stride`` bars before it;
     the whole set is thinned evenly (deterministically) to at most ``max_windows``.
@@ -131,7 +135,7 @@ def validation_windows(series: SeriesSet, *, lookback: int, horizon: int, start:
     length = lookback + horizon
     sid, first = [], []
     train_hi = np.datetime64(train_end.to_datetime64(), "us")
-    for i, times in enumerate(series.times):
+    for i, (arr, times) in enumerate(zip(series.arrays, series.times)):
         eligible = _in_period(times, start, end)
         n_train = int(np.searchsorted(times, train_hi, side="right"))  # rows <= train_end
         eligible[: n_train + embargo_bars] = False
@@ -140,7 +144,8 @@ def validation_windows(series: SeriesSet, *, lookback: int, horizon: int, start:
             continue
         lo, hi = int(idx[0]), int(idx[-1])
         ends = np.arange(hi, lo + horizon - 2, -stride)  # last row of each window
-        ends = ends[ends - length + 1 >= 0][::-1]
+        ends = ends[ends - length + 1 >= 0]
+        ends = ends[ends - length + 1 >= arr.first_clean(ends)][::-1]  # no missing value in the window
         if len(ends) == 0:
             continue
         sid.append(np.full(len(ends), i))
