@@ -10,7 +10,7 @@ same windows for every backend):
 * ``kronos-tiny``: the tiny-a reference checkpoint (../shared/fixtures, 2 layers, d_model 32).
 * ``kronos-small``: a random Kronos-small-shaped model (8 layers, d_model 512, Kronos-Tokenizer-base).
 
-Each is run with ``rolling_forecast`` (local) and ``distributed_rolling_forecast`` with 1 and 2
+Each is run with ``run_rolling`` on the ``LocalExecutor`` and on a ``RayExecutor`` with 1 and 2
 workers; the local process and every worker use ``--threads`` torch threads (default 1), so
 "ray x2 vs local" is the gain from a second worker on a second core. Ray itself is
 started once, before the timings; each Ray run includes creating its actors (process start,
@@ -38,8 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, matmul_gflops  # noqa: E402
 from bench_predictor import model_flops  # noqa: E402
 
+from kronos_quant.data.arrays import panel_arrays  # noqa: E402
 from kronos_quant.data.synthetic import synthetic_market  # noqa: E402
-from kronos_quant.engine import ForecastCache, prepare_panel, rolling_forecast  # noqa: E402
+from kronos_quant.engine import ForecastCache, RollingSpec, run_rolling  # noqa: E402
 from kronos_quant.schema import SamplingSpec  # noqa: E402
 
 TINY = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "kronos-reference" / "tiny-a"
@@ -74,24 +75,24 @@ def make_kronos_small() -> Any:
 FACTORIES = {"random_walk": make_random_walk, "kronos-tiny": make_kronos_tiny, "kronos-small": make_kronos_small}
 
 
-def run_kwargs(batch: int) -> dict[str, Any]:
-    return dict(lookback=LOOKBACK, horizon=HORIZON, sampling=SamplingSpec(sample_count=1, seed=0),
-                max_batch_series=batch, quiet=True)
+def run_spec(rebalance: int, batch: int) -> RollingSpec:
+    return RollingSpec(lookback=LOOKBACK, horizon=HORIZON, rebalance=rebalance,
+                       sampling=SamplingSpec(sample_count=1, seed=0), max_batch_series=batch)
 
 
 def time_local(data: Any, factory: Any, rebalance: int, batch: int) -> tuple[Any, float]:
     forecaster = factory()
     t0 = time.perf_counter()
-    table = rolling_forecast(data, forecaster, rebalance=rebalance, **run_kwargs(batch))
+    table = run_rolling(run_spec(rebalance, batch), data, forecaster, quiet=True)
     return table, time.perf_counter() - t0
 
 
 def time_ray(data: Any, factory: Any, rebalance: int, batch: int, workers: int, threads: int) -> tuple[Any, float]:
-    from kronos_quant.distributed import RayOptions, distributed_rolling_forecast
+    from kronos_quant.distributed import RayExecutor, RayOptions
 
     options = RayOptions(num_workers=workers, num_cpus_per_worker=threads)  # Ray sets OMP_NUM_THREADS from it
     t0 = time.perf_counter()
-    table = distributed_rolling_forecast(data, factory, rebalance=rebalance, options=options, **run_kwargs(batch))
+    table = run_rolling(run_spec(rebalance, batch), data, factory(), RayExecutor(options, factory=factory), quiet=True)
     return table, time.perf_counter() - t0
 
 
@@ -101,9 +102,9 @@ def driver_cost(data: Any, table: Any, rebalance: int, batch: int, shard: int) -
     n = table.select("instrument", "asof").unique().height
     with tempfile.TemporaryDirectory(prefix="kq-bench-scale-") as tmp:
         cache = ForecastCache(tmp)
-        rolling_forecast(data, make_random_walk(), rebalance=rebalance, cache=cache, **run_kwargs(batch))
+        run_rolling(run_spec(rebalance, batch), data, make_random_walk(), cache=cache, quiet=True)
         t0 = time.perf_counter()
-        rolling_forecast(data, make_random_walk(), rebalance=rebalance, cache=ForecastCache(tmp), **run_kwargs(batch))
+        run_rolling(run_spec(rebalance, batch), data, make_random_walk(), cache=ForecastCache(tmp), quiet=True)
         plan = (time.perf_counter() - t0) / n
     rows = table.with_columns(cache_key=table["instrument"] + table["asof"].cast(str))
     with tempfile.TemporaryDirectory(prefix="kq-bench-scale-") as tmp:
@@ -180,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level="ERROR")
     print(f"ray {ray.__version__}: local instance started in {time.perf_counter() - t0:.1f} s (excluded below)")
-    tiny = prepare_panel(synthetic_market(2, LOOKBACK + 1, seed=1))
+    tiny = panel_arrays(synthetic_market(2, LOOKBACK + 1, seed=1))
     fixed = {w: time_ray(tiny, make_random_walk, 5, 1, w, args.threads)[1] for w in (1, 2)}  # 2 shards of 1 forecast
     print(f"fixed cost of a Ray run (actors start, import the package, 1 forecast each): "
           f"1 worker {fixed[1]:.1f} s, 2 workers {fixed[2]:.1f} s\n")
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     rw_data = rw_table = None
     for kind in kinds:
         n_inst, n_bars, rebalance = WORKLOADS[kind]
-        data = prepare_panel(synthetic_market(n_inst, n_bars, seed=0))
+        data = panel_arrays(synthetic_market(n_inst, n_bars, seed=0))
         factory = FACTORIES[kind]
         t_build = time.perf_counter()
         factory()

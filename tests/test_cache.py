@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+import torch
 from polars.testing import assert_frame_equal
 
 from kronos_quant.baselines import LinearForecaster, RandomWalkForecaster
@@ -176,3 +177,66 @@ def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         rolling_forecast(panel, Counting(), cache=tmp_path, **KW)
     assert not batch_files(tmp_path) and not list(tmp_path.rglob("*.tmp"))
+
+
+# ----------------------------------------------------------------------------- one model identity
+
+
+def _no_weights(*args, **kwargs):
+    raise AssertionError("model weights were loaded")
+
+
+def test_predictor_and_config_routes_share_cache_entries(tmp_path, monkeypatch):
+    """``KronosPredictor.from_pretrained("kronos-demo")`` (notebooks) and ``model.id: kronos-demo``
+    (configs) are one model: the second route finds every forecast of the first in the cache, and
+    never loads weights."""
+    from kronos_quant.config import load_config
+    from kronos_quant.model import hub
+    from kronos_quant.predictor import KronosPredictor
+    from kronos_quant.workflow import make_forecaster
+
+    panel = make_panel(n_inst=2, n_days=22)
+    kw = dict(lookback=16, horizon=2, rebalance=3, sampling=SamplingSpec(sample_count=2, seed=3), quiet=True)
+    predictor = Counting(KronosPredictor.from_pretrained("kronos-demo", device="cpu"))
+    table = rolling_forecast(panel, predictor, cache=tmp_path, **kw)
+    n_series = table.select("instrument", "asof").unique().height
+    assert predictor.series == n_series > 0
+
+    monkeypatch.setattr(hub, "_read_weights", _no_weights)  # from here on, loading any checkpoint fails
+    lazy = make_forecaster(load_config(None, overrides=["model.id=kronos-demo", "model.device=cpu"]))
+    assert lazy.identity == predictor.identity
+    cache = ForecastCache(tmp_path)
+    again = rolling_forecast(panel, lazy, cache=cache, **kw)
+    assert cache.stats.hits == n_series and cache.stats.misses == 0 and not lazy.loaded
+    assert_frame_equal(table, again)
+
+
+def test_directory_route_shares_entries_and_identity_follows_the_files(tmp_path, tiny_models):
+    from kronos_quant.forecasters import build_forecaster
+    from kronos_quant.predictor import KronosPredictor
+
+    model, tok = tiny_models
+    model.save_pretrained(tmp_path / "pair" / "predictor")
+    tok.save_pretrained(tmp_path / "pair" / "tokenizer")
+    panel = make_panel(n_inst=2, n_days=16)
+    kw = dict(lookback=8, horizon=2, rebalance=4, sampling=SamplingSpec(sample_count=2, seed=1), quiet=True)
+    cache_dir = tmp_path / "cache"
+    table = rolling_forecast(panel, KronosPredictor.from_pretrained(str(tmp_path / "pair"), device="cpu"),
+                             cache=cache_dir, **kw)
+    lazy = build_forecaster(str(tmp_path / "pair"))
+    cache = ForecastCache(cache_dir)
+    assert_frame_equal(table, rolling_forecast(panel, lazy, cache=cache, **kw))
+    assert cache.stats.misses == 0 and not lazy.loaded
+    identity = lazy.identity
+    assert identity["kronos_quant"] and identity["clip"] == 5.0 and identity["max_context"] == 512
+    # other settings or other weights: another identity, so no stale cache entry can be served
+    assert build_forecaster(str(tmp_path / "pair"), max_context=64).identity != identity
+    assert build_forecaster(str(tmp_path / "pair"), dtype="bfloat16").identity != identity
+    with torch.no_grad():
+        model.norm.weight.add_(1.0)
+    try:
+        model.save_pretrained(tmp_path / "pair" / "predictor")
+    finally:
+        with torch.no_grad():
+            model.norm.weight.sub_(1.0)  # the session fixture is shared
+    assert build_forecaster(str(tmp_path / "pair")).identity["weights"] != identity["weights"]

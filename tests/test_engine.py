@@ -19,13 +19,16 @@ from kronos_quant.data.calendar import BarCalendar
 from kronos_quant.data.synthetic import synthetic_market
 from kronos_quant.data.timefeatures import time_features
 from kronos_quant.engine import (
+    ForecastCache,
     RollingSpec,
     build_windows,
     finalize_table,
     forecast_batch,
     forecast_columns,
+    make_batches,
     plan_windows,
     rolling_forecast,
+    run_rolling,
 )
 from kronos_quant.errors import DataError
 from kronos_quant.schema import FIELDS, SamplingSpec
@@ -302,6 +305,43 @@ def test_sharded_building_blocks_reproduce_the_table():
     parts = [forecast_batch(build_windows(data, shard, spec), RandomWalkForecaster(), spec) for shard in shards]
     table = finalize_table(pl.concat(parts), time_zone=data.time_zone, time_unit=data.time_unit)
     assert_frame_equal(table, expected)
+
+
+class ReversedExecutor:
+    """A stand-in for a remote executor: batches of 3 windows, delivered last first."""
+
+    def map_batches(self, work, deliver):
+        for batch in reversed(make_batches(work.windows, work.keys, size=3)):
+            deliver(batch, forecast_batch(batch.windows, work.forecaster, work.spec))
+
+
+class DroppingExecutor:
+    def map_batches(self, work, deliver):
+        batch = make_batches(work.windows, work.keys, size=4)[0]
+        deliver(batch, forecast_batch(batch.windows, work.forecaster, work.spec).head(-1))
+
+
+def test_table_and_cache_do_not_depend_on_the_executor(tmp_path):
+    panel = make_panel({"A": (0, 30), "B": (4, 30), "C": (0, 25)}, n_days=30)
+    spec = RollingSpec(lookback=10, horizon=3, min_history=6, sampling=SPEC, keep_samples=True, max_batch_series=5)
+    local = run_rolling(spec, panel, LinearForecaster(min_train_rows=5, n_lags=2))
+    other = run_rolling(spec, panel, LinearForecaster(min_train_rows=5, n_lags=2), ReversedExecutor(), cache=tmp_path)
+    assert_frame_equal(local, other)
+    cache, rec = ForecastCache(tmp_path), Recorder(LinearForecaster(min_train_rows=5, n_lags=2))
+    assert_frame_equal(local, run_rolling(spec, panel, rec, cache=cache))  # what it stored serves a local rerun
+    assert not rec.calls and cache.stats.misses == 0
+    with pytest.raises(RuntimeError, match="do not match"):
+        run_rolling(spec, panel, RandomWalkForecaster(), DroppingExecutor())
+
+
+def test_spec_is_checked_once_when_made():
+    spec = RollingSpec(lookback=10, horizon=2, rebalance=[dt.date(2024, 1, 5)], quantile_levels=[0.1, 0.9])
+    assert spec.rebalance == (dt.date(2024, 1, 5),) and spec.quantile_levels == (0.1, 0.9) and spec.history == 10
+    for bad, match in [(dict(horizon=0), "horizon"), (dict(lookback=0), "lookback"),
+                       (dict(max_batch_series=0), "max_batch_series"), (dict(rebalance="weekly"), "rebalance"),
+                       (dict(quantile_levels=(0.5, 0.5)), "distinct"), (dict(quantile_levels=(1.5,)), "between")]:
+        with pytest.raises(ValueError, match=match):
+            RollingSpec(**{"lookback": 10, "horizon": 2, **bad})
 
 
 def test_batches_are_sorted_by_window_length():

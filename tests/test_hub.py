@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from kronos_quant import Kronos, KronosTokenizer
-from kronos_quant.errors import CheckpointError, ModelUnavailableError
+from kronos_quant.errors import CheckpointError, ConfigError, ModelUnavailableError
 from kronos_quant.model import PRESETS, get_preset
 from tests.conftest import TINY_PREDICTOR
 
@@ -131,3 +131,50 @@ def test_presets_table():
 def test_not_a_directory_or_hub_id(tmp_path):
     with pytest.raises(ModelUnavailableError, match="neither an existing directory nor a Hub id"):
         Kronos.from_pretrained(str(tmp_path / "missing" / "dir"))
+
+
+# ----------------------------------------------------------------------------- one resolution
+
+
+def test_model_spec_resolves_presets_directories_and_hub_ids(tmp_path, tiny_models):
+    from kronos_quant.model.spec import ModelSpec
+
+    small = ModelSpec.resolve("kronos-small")
+    assert (small.model_id, small.tokenizer_id, small.max_context) == (
+        "NeoQuasar/Kronos-small", "NeoQuasar/Kronos-Tokenizer-base", 512)
+    assert small.revision.startswith("901c26c") and small.tokenizer_revision.startswith("0e01173")
+    other_tok = ModelSpec.resolve("kronos-small", tokenizer="me/tok", max_context=256, dtype="bf16")
+    assert (other_tok.tokenizer_id, other_tok.tokenizer_revision, other_tok.max_context, other_tok.dtype) == (
+        "me/tok", None, 256, "bfloat16")
+    model, tok = tiny_models
+    model.save_pretrained(tmp_path / "predictor")
+    tok.save_pretrained(tmp_path / "tokenizer")
+    pair = ModelSpec.resolve(tmp_path)
+    assert pair.model_id == str(tmp_path / "predictor") and pair.tokenizer_id == str(tmp_path / "tokenizer")
+    assert ModelSpec.resolve("me/model", tokenizer="me/tok").model_id == "me/model"
+    loaded, _ = pair.load_modules()
+    assert torch.equal(loaded.norm.weight, model.norm.weight)
+    with pytest.raises(ConfigError, match="dtype"):
+        ModelSpec.resolve("kronos-small", dtype="int8")
+
+
+def test_a_name_without_tokenizer_is_one_error_on_both_routes():
+    from kronos_quant.forecasters import build_forecaster
+    from kronos_quant.predictor import KronosPredictor
+
+    for route in (KronosPredictor.from_pretrained, build_forecaster):
+        with pytest.raises(ConfigError, match="not a preset.*NeoQuasar/Kronos-Tokenizer-base"):
+            route("someone/Kronos-finetuned")
+
+
+def test_identity_needs_the_files_but_no_weights_loaded(tmp_path, monkeypatch):
+    from kronos_quant.forecasters import build_forecaster
+    from kronos_quant.model import hub
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    lazy = build_forecaster("nobody/Kronos-missing", tokenizer="nobody/Kronos-Tokenizer-missing", device="cpu")
+    with pytest.raises(ModelUnavailableError, match="nobody/Kronos-missing"):
+        lazy.identity  # noqa: B018 -- the files are not cached here: the same error as loading
+    monkeypatch.setattr(hub, "_read_weights", lambda *a, **k: pytest.fail("weights were read"))
+    demo = build_forecaster("kronos-demo")
+    assert demo.identity["model_id"] == "builtin:kronos-demo/predictor" and not demo.loaded

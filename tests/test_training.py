@@ -168,6 +168,29 @@ def test_windows_respect_periods_and_embargo(panel_path: Path) -> None:
     assert len(thinned) == 5
 
 
+def test_windows_never_hold_a_missing_value(panel_path: Path) -> None:
+    """Training follows the data layer's rule: a missing value cuts windows (it is not dropped and
+    its neighbours joined, which would make windows span a gap)."""
+    from kronos_quant.data.panel import load_panel
+
+    clean = load_panel(panel_path)
+    bad_row = (pl.col("instrument") == "AAA") & (pl.int_range(pl.len()).over("instrument") == 50)
+    holed = load_panel(panel_path, validate=False).with_columns(
+        pl.when(bad_row).then(None).otherwise(pl.col("close")).alias("close"))
+    train_end, kw = pd.Timestamp("2020-05-29 23:59:59"), dict(length=20, start=None)
+    full = training_windows(series_from_panel(clean), end=train_end, **kw)
+    series = series_from_panel(holed)
+    cut = training_windows(series, end=train_end, **kw)
+    assert len(full) - len(cut) == 20  # the 20 windows of AAA that would hold row 50
+    va = validation_windows(series, lookback=96, horizon=4, start=pd.Timestamp("2020-06-01"),
+                            end=pd.Timestamp("2020-07-31 23:59:59"), train_end=train_end, embargo_bars=0,
+                            stride=1, max_windows=1000)
+    for index in (cut, va):
+        assert all(np.isfinite(series.values[s][t:t + index.length]).all() for s, t in zip(index.series, index.start))
+    aaa = va.start[va.series == series.names.index("AAA")]
+    assert len(aaa) and aaa.min() > 50  # AAA's validation windows start after the hole
+
+
 # ----------------------------------------------------------------------------- training
 def test_training_reduces_loss_and_checkpoint_forecasts(tmp_path: Path, panel_path: Path) -> None:
     cfg = tiny_config(panel_path, tmp_path / "run", export_dir=str(tmp_path / "export"),
