@@ -67,23 +67,16 @@ def test_wrong_tensor_shape_and_name(tmp_path, tiny_models):
         Kronos.from_pretrained(tmp_path)
 
 
-def test_truncated_safetensors_gives_clear_error(tmp_path, tiny_models):
+@pytest.mark.parametrize("damage, message", [
+    (lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]), "truncated or corrupt"),
+    (lambda p: p.write_bytes(b"garbage"), "truncated or corrupt"),
+    (lambda p: p.unlink(), "no model.safetensors"),
+], ids=["truncated", "garbage", "missing"])
+def test_damaged_weights_file_gives_clear_error(tmp_path, tiny_models, damage, message):
     model, _ = tiny_models
     model.save_pretrained(tmp_path)
-    data = (tmp_path / "model.safetensors").read_bytes()
-    (tmp_path / "model.safetensors").write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match="truncated or corrupt"):
-        Kronos.from_pretrained(tmp_path)
-    (tmp_path / "model.safetensors").write_bytes(b"garbage")
-    with pytest.raises(CheckpointError, match="truncated or corrupt"):
-        Kronos.from_pretrained(tmp_path)
-
-
-def test_missing_weights_file(tmp_path, tiny_models):
-    model, _ = tiny_models
-    model.save_pretrained(tmp_path)
-    (tmp_path / "model.safetensors").unlink()
-    with pytest.raises(CheckpointError, match="no model.safetensors"):
+    damage(tmp_path / "model.safetensors")
+    with pytest.raises(CheckpointError, match=message):
         Kronos.from_pretrained(tmp_path)
 
 
