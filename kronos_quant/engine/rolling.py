@@ -154,7 +154,8 @@ def rolling_forecast(panel: pl.DataFrame | PanelArrays, forecaster: Forecaster, 
 
     spec: the fields of ``RollingSpec`` (lookback, horizon, rebalance, min_history, start, end,
     sampling, quantile_levels, keep_samples, max_batch_series). calendar: the bar calendar that
-    extends target timestamps past the last bar (default: inferred from the panel).
+    extends target timestamps past the last bar (default: inferred from the panel; arrays passed
+    as ``panel`` keep the calendar they were built with).
     """
     if calendar is not None and not isinstance(panel, PanelArrays):
         panel = panel_arrays(panel, calendar=calendar)
