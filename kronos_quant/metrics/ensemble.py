@@ -85,15 +85,16 @@ def order_statistic_interval(samples: Any, *, level: float) -> tuple[np.ndarray,
     """
     level = _check_level(level)
     x, _ = _samples_obs(samples, np.zeros(np.shape(samples)[0]))
-    ordered = np.sort(x, axis=1)  # NaNs last
     s = np.isfinite(x).sum(axis=1)
-    k = _rank_k(s, level)
     ok = s >= 2
+    if not ok.any():
+        empty = np.full(x.shape[0], np.nan)
+        return empty, empty.copy(), empty.copy()
+    ordered = np.sort(x, axis=1)  # NaNs last
+    k = _rank_k(s, level)
     rows = np.arange(x.shape[0])
-    lo_idx = np.where(ok, k - 1, 0)
-    hi_idx = np.where(ok, s - k, 0)
-    lower = np.where(ok, ordered[rows, lo_idx] if x.shape[1] else np.nan, np.nan)
-    upper = np.where(ok, ordered[rows, hi_idx] if x.shape[1] else np.nan, np.nan)
+    lower = np.where(ok, ordered[rows, np.where(ok, k - 1, 0)], np.nan)
+    upper = np.where(ok, ordered[rows, np.where(ok, s - k, 0)], np.nan)
     coverage = np.where(ok, (s + 1 - 2 * k) / (s + 1.0), np.nan)
     return lower, upper, coverage
 
