@@ -57,9 +57,9 @@ def test_interpolated_empirical_quantiles_under_cover_as_the_issue_says() -> Non
     it distribution-dependent: ~0.72 for normal draws.)"""
     rng = np.random.default_rng(7)
     for s, expected in ((8, 1 - 2 * 1.35 / 9), (20, 1 - 2 * 1.95 / 21)):
-        samples, obs = rng.random((40000, s)), rng.random(40000)
+        samples, obs = rng.random((20000, s)), rng.random(20000)
         got = interval_metrics_from_samples(samples, obs, levels=(0.9,))["coverage_90"]
-        assert got == pytest.approx(expected, abs=0.006)
+        assert got == pytest.approx(expected, abs=0.01)  # 3 standard errors
         assert got < attainable_coverage(s, level=0.9)["coverage"]  # the order statistics do better
 
 

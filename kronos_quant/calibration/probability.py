@@ -58,8 +58,11 @@ def fit_prob_calibrator(
 ) -> Callable[[np.ndarray], np.ndarray] | None:
     """Fit a map raw probability -> calibrated probability on past (prob, 0/1 outcome) pairs.
 
-    prob, outcome: (n,) arrays without NaN. Returns a function (m,) -> (m,) in [0, 1], or None
-    when the outcomes hold a single class (nothing to learn; the caller keeps the raw value).
+    prob, outcome: (n,) arrays without NaN. Returns a function (m,) -> (m,) in
+    [1 / (n + 2), 1 - 1 / (n + 2)] -- no finite sample justifies certainty (Laplace's rule of
+    succession), and isotonic regression would otherwise return exactly 0 or 1 at the tails,
+    which an occasional miss turns into an unbounded log loss -- or None when the outcomes hold
+    a single class (nothing to learn; the caller keeps the raw value).
     """
     if method not in ("isotonic", "platt"):
         raise ValueError(f"method must be 'isotonic' or 'platt', got {method!r}")
@@ -67,11 +70,12 @@ def fit_prob_calibrator(
     o = np.asarray(outcome, dtype=np.float64)
     if p.size < 2 or np.unique(o).size < 2:
         return None
+    bound = 1.0 / (p.size + 2.0)
     if method == "isotonic":
-        iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip").fit(p, o)
+        iso = IsotonicRegression(y_min=bound, y_max=1.0 - bound, increasing=True, out_of_bounds="clip").fit(p, o)
         return lambda new: np.asarray(iso.predict(np.asarray(new, dtype=np.float64)), dtype=np.float64)
     platt = LogisticRegression(C=np.inf).fit(_logit(p), o.astype(np.int64))
-    return lambda new: platt.predict_proba(_logit(np.asarray(new, dtype=np.float64)))[:, 1]
+    return lambda new: np.clip(platt.predict_proba(_logit(np.asarray(new, dtype=np.float64)))[:, 1], bound, 1 - bound)
 
 
 def prob_outcomes(

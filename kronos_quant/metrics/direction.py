@@ -110,8 +110,8 @@ def brier_decomposition(prob: Any, outcome: Any, *, n_bins: int = 10) -> dict[st
     frequencies o_k and base rate o: reliability = sum n_k (f_k - o_k)^2 / N (lower is better),
     resolution = sum n_k (o_k - o)^2 / N (higher is better), uncertainty = o (1 - o),
     within_bin_variance = sum (p_i - f_k)^2 / N, within_bin_covariance = 2 sum (o_i - o_k)(p_i - f_k) / N
-    (both 0 when forecasts are constant within bins, e.g. prob_up from S samples with n_bins a
-    multiple of S). Returns those keys plus base_rate and n; NaN values when nothing is valid.
+    (both 0 when forecasts are constant within bins, e.g. prob_up from S samples -- values k / S --
+    with n_bins = 2 S). Returns those keys plus base_rate and n; NaN values when nothing is valid.
     """
     p, o = _prob_outcome(prob, outcome)
     n = p.size
@@ -168,11 +168,12 @@ def climatology_prob_up(
     """Climatology baseline for prob_up: the up-frequency of h-bar moves in the look-back window.
 
     prices: a wide frame (T, N) of prices or a long panel with instrument/timestamp/``field``
-    columns. For instrument i at date t (its own bars, NaN bars skipped) the value is the share of
-    s in the last ``window`` bars up to and including t with price[s] > price[s - horizon] --
-    moves whose outcome is known at t, so there is no look-ahead. ``pooled`` shares one value per
-    date across instruments (all their known moves in the window). NaN until ``min_periods``
-    moves are known. Returns (T, N) in [0, 1], same index and columns as the wide prices.
+    columns. For instrument i at date t the value is the share of its last ``window`` bars s <= t
+    with price[s] > price[s - horizon], counted on the instrument's own bars (NaN prices are not
+    bars) -- moves whose outcome is known at t, so there is no look-ahead. ``pooled`` shares one
+    value per date across instruments: all their known moves in the last ``window`` rows of the
+    frame. NaN until ``min_periods`` moves are known, and where the instrument has no price.
+    Returns (T, N) in [0, 1], same index and columns as the wide prices.
     """
     if horizon < 1 or window < 1 or not 1 <= min_periods <= window:
         raise ValueError(
@@ -180,11 +181,14 @@ def climatology_prob_up(
         )
     wide = _wide_close(prices, field)
     ups = pd.DataFrame(np.nan, index=wide.index, columns=wide.columns)
+    clim = ups.copy()
     for col in wide.columns:
         own = wide[col].dropna()
-        ups.loc[own.index, col] = up_outcomes(own / own.shift(horizon) - 1.0).to_numpy()
+        own_ups = up_outcomes(own / own.shift(horizon) - 1.0)
+        ups.loc[own.index, col] = own_ups.to_numpy()
+        clim.loc[own.index, col] = own_ups.rolling(window, min_periods=min_periods).mean().to_numpy()
     if not pooled:
-        return ups.rolling(window, min_periods=min_periods).mean()
+        return clim
     total = ups.fillna(0.0).rolling(window, min_periods=1).sum().sum(axis=1)
     count = ups.notna().astype(np.float64).rolling(window, min_periods=1).sum().sum(axis=1)
     shared = (total / count).where(count >= min_periods)
