@@ -107,3 +107,18 @@ def test_outcome_column_and_errors() -> None:
         fit_prob_calibrator([0.1, 0.9], [0.0, 1.0], method="beta")
     with pytest.raises(ValueError, match="0/1"):
         prob_outcomes(table.assign(up=0.5), outcome_col="up")
+
+
+def test_fits_on_tied_probabilities_match_fits_on_the_raw_rows() -> None:
+    """prob_up from 8 samples takes values k/8; fitting on (value, #up, #down) counts is exact."""
+    sm = pytest.importorskip("statsmodels.api", reason="statsmodels (dev extra) is needed for the Logit cross-check")
+    rng = np.random.default_rng(6)
+    p = rng.integers(1, 8, 3000) / 8
+    o = (rng.random(3000) < 0.5 + 0.5 * (p - 0.5)).astype(float)
+    grid = np.arange(1, 8) / 8
+    iso = IsotonicRegression(y_min=1 / 3002, y_max=1 - 1 / 3002, out_of_bounds="clip").fit(p, o)
+    np.testing.assert_allclose(fit_prob_calibrator(p, o, method="isotonic")(grid), iso.predict(grid), rtol=1e-12)
+    logit = np.log(p / (1 - p))
+    params = sm.Logit(o, sm.add_constant(logit)).fit(disp=0).params
+    expected = 1 / (1 + np.exp(-(params[0] + params[1] * np.log(grid / (1 - grid)))))
+    np.testing.assert_allclose(fit_prob_calibrator(p, o, method="platt")(grid), expected, atol=2e-4)

@@ -71,10 +71,20 @@ def fit_prob_calibrator(
     if p.size < 2 or np.unique(o).size < 2:
         return None
     bound = 1.0 / (p.size + 2.0)
+    # Both fits depend on the data only through (distinct prob, #up, #down): prob_up from S samples
+    # takes at most S + 1 values, so fitting on those counts is exact and much faster.
+    values, inverse = np.unique(p, return_inverse=True)
+    ups = np.bincount(inverse, weights=o, minlength=values.size)
+    counts = np.bincount(inverse, minlength=values.size).astype(np.float64)
     if method == "isotonic":
-        iso = IsotonicRegression(y_min=bound, y_max=1.0 - bound, increasing=True, out_of_bounds="clip").fit(p, o)
+        iso = IsotonicRegression(y_min=bound, y_max=1.0 - bound, increasing=True, out_of_bounds="clip")
+        iso.fit(values, ups / counts, sample_weight=counts)
         return lambda new: np.asarray(iso.predict(np.asarray(new, dtype=np.float64)), dtype=np.float64)
-    platt = LogisticRegression(C=np.inf).fit(_logit(p), o.astype(np.int64))
+    x = _logit(np.concatenate([values, values]))
+    y = np.concatenate([np.ones(values.size), np.zeros(values.size)]).astype(np.int64)
+    weight = np.concatenate([ups, counts - ups])
+    keep = weight > 0
+    platt = LogisticRegression(C=np.inf, solver="newton-cholesky").fit(x[keep], y[keep], sample_weight=weight[keep])
     return lambda new: np.clip(platt.predict_proba(_logit(np.asarray(new, dtype=np.float64)))[:, 1], bound, 1 - bound)
 
 
@@ -125,8 +135,13 @@ def recalibrate_prob_up_walk_forward(
     never newer. With fewer than ``min_history`` rows, or one outcome class only, the raw value
     is kept. ``step_col=None`` pools all steps.
 
+    Cost: one fit per distinct as-of and step on up to ``window`` rows; fits use the counts per
+    distinct probability (S + 1 values for prob_up from S samples), so they are cheap for sampled
+    forecasts; raise ``refit_every`` for long histories of continuous probabilities.
+
     Returns a copy of ``forecasts`` (same index and row order) with ``{prob_col}_cal`` (the
-    recalibrated probability; raw where not fitted) and ``{prob_col}_cal_n`` (calibration rows
+    recalibrated probability, bounded away from 0 and 1 as in :func:`fit_prob_calibrator`; raw
+    where not fitted) and ``{prob_col}_cal_n`` (calibration rows
     used; 0 where not fitted).
     """
     if not isinstance(forecasts, pd.DataFrame):
@@ -146,6 +161,8 @@ def recalibrate_prob_up_walk_forward(
     for group in pd.unique(pd.Series(groups)):
         rows = np.flatnonzero(groups == group)
         plan = walk_forward_schedule(rows, np.isfinite(outcome[rows]) & np.isfinite(prob[rows]), t_asof, t_target, window)
+        by_asof = rows[np.argsort(plan.inverse, kind="stable")]  # the group's rows, as-of by as-of
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(plan.inverse, minlength=plan.ends.size))])
         mapping: Callable[[np.ndarray], np.ndarray] | None = None
         fitted_on = tried = (-1, -1)
         for j, (start, end) in enumerate(zip(plan.starts, plan.ends)):
@@ -157,7 +174,7 @@ def recalibrate_prob_up_walk_forward(
                     mapping, fitted_on = fitted, tried
             if mapping is None:
                 continue
-            members = rows[plan.inverse == j]
+            members = by_asof[bounds[j] : bounds[j + 1]]
             ok = members[np.isfinite(prob[members])]
             calibrated[ok] = mapping(prob[ok])
             n_used[members] = fitted_on[1] - fitted_on[0]

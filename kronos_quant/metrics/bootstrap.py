@@ -43,7 +43,7 @@ __all__ = [
 
 Statistic = Callable[[np.ndarray], np.ndarray]
 _MIN_N = 8
-_BATCH_ELEMENTS = 4_000_000  # values per resampling batch (32 MB of float64)
+_BATCH_ELEMENTS = 1_000_000  # values per resampling batch (8 MB of float64)
 
 
 def _flat_top(x: np.ndarray) -> np.ndarray:

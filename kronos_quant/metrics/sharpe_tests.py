@@ -157,6 +157,7 @@ def deflated_sharpe_ratio(
     trial_sharpe_variance, trial_sharpe_variance_source, skew, kurtosis, reason}.
     """
     ppy = check_periods_per_year(periods_per_year)
+    expected_max_sharpe(n_trials=n_trials, trial_sharpe_variance=0.0)  # validates n_trials
     mom = sharpe_moments(returns, periods_per_year=ppy, risk_free=risk_free)
     source = "given"
     if trial_sharpe_variance is None:
