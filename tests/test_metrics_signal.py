@@ -90,7 +90,13 @@ def test_ic_summary_hand_example() -> None:
     assert out["mean"] == pytest.approx(0.1)
     assert out["std"] == pytest.approx(std)
     assert out["icir"] == pytest.approx(0.1 / std)
-    assert out["t_stat"] == pytest.approx(0.1 / (std / 2))
+    assert out["t_stat_iid"] == pytest.approx(0.1 / (std / 2))
+    assert out["p_value_iid"] == pytest.approx(stats.ttest_1samp([0.1, 0.2, -0.1, 0.2], 0.0).pvalue)
+    # Newey-West with floor(4 (4/100)^(2/9)) = 1 lag: e = (0, .1, -.2, .1), gamma0 = .06/4,
+    # gamma1 = -.04/4, LRV = .015 + 2 * (1/2) * (-.01) = .005, se = sqrt(.005 / 4) -> t = 2 sqrt(2)
+    assert out["nw_lags"] == 1
+    assert out["t_stat"] == pytest.approx(2 * np.sqrt(2))
+    assert out["p_value"] == pytest.approx(2 * stats.t.sf(2 * np.sqrt(2), 3))
     assert out["hit_rate"] == pytest.approx(0.75)
     empty = ic_summary(pd.Series([], dtype=float))
     assert empty["n"] == 0 and np.isnan(empty["mean"])

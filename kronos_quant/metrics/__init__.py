@@ -1,87 +1,40 @@
 """Evaluation metrics: pure functions from arrays / frames to numbers / frames.
 
 Owns signal quality (IC, quantile returns, turnover), point-forecast accuracy, probabilistic
-scores (CRPS, pinball loss, interval coverage, PIT) and portfolio statistics (Sharpe,
-drawdown, ...). No I/O, no plotting, no backtest engine: ``backtest`` produces the returns and
+scores (CRPS, pinball loss, interval coverage, PIT), finite-ensemble calibration (attainable
+coverage, rank histograms), scores of up-move probabilities (Brier, log loss, reliability),
+portfolio statistics (Sharpe, drawdown, ...) and their inference: Newey-West t-stats,
+Diebold-Mariano tests, stationary block bootstrap intervals, probabilistic and deflated Sharpe
+ratios. No I/O, no plotting, no backtest engine: ``backtest`` produces the returns and
 ``report`` draws and writes what these functions compute.
+
+Every name a submodule lists in its ``__all__`` is re-exported here; ``__all__`` is composed
+from the submodules' lists, so a new public function is added in one place only.
 """
 
 from __future__ import annotations
 
-from kronos_quant.metrics.accuracy import (
-    directional_accuracy,
-    forecast_accuracy,
-    mean_absolute_error,
-    mean_squared_error,
+from kronos_quant.metrics import (
+    accuracy,
+    bootstrap,
+    direction,
+    ensemble,
+    inference,
+    portfolio,
+    probabilistic,
+    sharpe_tests,
+    signal,
 )
-from kronos_quant.metrics.portfolio import (
-    annual_return,
-    annual_volatility,
-    calmar_ratio,
-    drawdown_series,
-    excess_returns,
-    information_ratio,
-    max_drawdown,
-    performance_summary,
-    sharpe_ratio,
-    sortino_ratio,
-    total_return,
-    tracking_error,
-    win_rate,
-)
-from kronos_quant.metrics.probabilistic import (
-    crps_ensemble,
-    interval_coverage,
-    interval_metrics_from_samples,
-    interval_score,
-    pinball_loss,
-    pit_histogram,
-    pit_values,
-)
-from kronos_quant.metrics.signal import (
-    ic_summary,
-    information_coefficient,
-    quantile_returns,
-    quantile_spread,
-    rank_autocorrelation,
-    rank_information_coefficient,
-    signal_turnover,
-)
+from kronos_quant.metrics.accuracy import *  # noqa: F403
+from kronos_quant.metrics.bootstrap import *  # noqa: F403
+from kronos_quant.metrics.direction import *  # noqa: F403
+from kronos_quant.metrics.ensemble import *  # noqa: F403
+from kronos_quant.metrics.inference import *  # noqa: F403
+from kronos_quant.metrics.portfolio import *  # noqa: F403
+from kronos_quant.metrics.probabilistic import *  # noqa: F403
+from kronos_quant.metrics.sharpe_tests import *  # noqa: F403
+from kronos_quant.metrics.signal import *  # noqa: F403
 
-__all__ = [
-    # signal quality
-    "information_coefficient",
-    "rank_information_coefficient",
-    "ic_summary",
-    "quantile_returns",
-    "quantile_spread",
-    "signal_turnover",
-    "rank_autocorrelation",
-    # point-forecast accuracy
-    "mean_squared_error",
-    "mean_absolute_error",
-    "directional_accuracy",
-    "forecast_accuracy",
-    # probabilistic
-    "crps_ensemble",
-    "pinball_loss",
-    "interval_coverage",
-    "interval_score",
-    "interval_metrics_from_samples",
-    "pit_values",
-    "pit_histogram",
-    # portfolio
-    "total_return",
-    "annual_return",
-    "annual_volatility",
-    "sharpe_ratio",
-    "sortino_ratio",
-    "max_drawdown",
-    "drawdown_series",
-    "calmar_ratio",
-    "win_rate",
-    "excess_returns",
-    "tracking_error",
-    "information_ratio",
-    "performance_summary",
-]
+_SUBMODULES = (accuracy, signal, probabilistic, ensemble, direction, portfolio, inference, bootstrap, sharpe_tests)
+
+__all__ = [name for module in _SUBMODULES for name in module.__all__]

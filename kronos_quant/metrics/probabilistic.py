@@ -173,6 +173,16 @@ def interval_metrics_from_samples(
     return out
 
 
+def _rank_counts(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of x (N, S) and y (N,): finite members, members strictly below y, members equal to y."""
+    finite = np.isfinite(x)
+    return (
+        finite.sum(axis=1),
+        (finite & (x < y[:, None])).sum(axis=1),
+        (finite & (x == y[:, None])).sum(axis=1),
+    )
+
+
 def pit_values(samples: Any, obs: Any, *, rng: np.random.Generator | int | None = None) -> np.ndarray:
     """Randomised probability integral transform of each observation, (N,) in [0, 1].
 
@@ -184,10 +194,7 @@ def pit_values(samples: Any, obs: Any, *, rng: np.random.Generator | int | None 
     """
     x, y = _samples_obs(samples, obs)
     generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    finite = np.isfinite(x)
-    n_members = finite.sum(axis=1)
-    below = (finite & (x < y[:, None])).sum(axis=1)
-    equal = (finite & (x == y[:, None])).sum(axis=1)
+    n_members, below, equal = _rank_counts(x, y)
     u = generator.random(x.shape[0])
     pit = (below + u * (equal + 1)) / (n_members + 1)
     pit[~np.isfinite(y) | (n_members == 0)] = np.nan

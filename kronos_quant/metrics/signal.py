@@ -15,12 +15,13 @@ Conventions shared by every function here:
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from kronos_quant.metrics._validation import align_frames
+from kronos_quant.metrics.inference import hac_mean_test
 
 logger = logging.getLogger(__name__)
 
@@ -110,27 +111,38 @@ def rank_information_coefficient(
     return information_coefficient(scores, forward_returns, method="spearman", min_obs=min_obs)
 
 
-def ic_summary(ic: pd.Series) -> dict[str, float]:
-    """Summary of a per-date IC series (NaNs dropped).
+def ic_summary(
+    ic: pd.Series, *, horizon: int = 1, rebalance: int = 1, lags: int | None = None
+) -> dict[str, Any]:
+    """Summary of a per-date IC series (NaNs dropped), with Newey-West and i.i.d. t-stats.
 
-    Keys: mean, std (sample, ddof=1), icir (mean / std, not annualised), t_stat
-    (mean / (std / sqrt(n))), hit_rate (share of dates with IC > 0), n (number of dates).
-    With n == 0 every value but n is NaN; with n == 1, or zero std, std-based values are NaN.
+    ic: (T,) per-date IC in date order. horizon: bars spanned by the forward-return label;
+    rebalance: bars between consecutive IC dates; they set the HAC lag count (at least
+    ceil(horizon / rebalance) - 1, see :func:`kronos_quant.metrics.inference.newey_west_lags`);
+    ``lags`` overrides it.
+
+    Keys: mean, std (sample, ddof=1), icir (mean / std, not annualised), t_stat (Newey-West HAC,
+    the one to quote when labels overlap), p_value (two-sided), t_stat_iid (mean / (std /
+    sqrt(n)), what alphalens and qlib report), p_value_iid, nw_lags (lags used), hit_rate (share
+    of dates with IC > 0), n (number of dates). With n == 0 every value but n is NaN; with n < 3
+    or zero std the t-stats and p-values are NaN.
     """
     values = np.asarray(pd.Series(ic, dtype=np.float64).to_numpy(), dtype=np.float64)
     values = values[np.isfinite(values)]
     n = values.size
-    if n == 0:
-        return {"mean": np.nan, "std": np.nan, "icir": np.nan, "t_stat": np.nan, "hit_rate": np.nan, "n": 0}
-    mean = float(values.mean())
-    std = float(values.std(ddof=1)) if n > 1 else np.nan
+    test = hac_mean_test(values, horizon=horizon, rebalance=rebalance, lags=lags)
+    std = test["std"]
     ok = np.isfinite(std) and std > 0
     return {
-        "mean": mean,
+        "mean": test["mean"],
         "std": std,
-        "icir": mean / std if ok else np.nan,
-        "t_stat": mean / (std / np.sqrt(n)) if ok else np.nan,
-        "hit_rate": float((values > 0).mean()),
+        "icir": test["mean"] / std if ok else np.nan,
+        "t_stat": test["t_stat"],
+        "p_value": test["p_value"],
+        "t_stat_iid": test["t_stat_iid"],
+        "p_value_iid": test["p_value_iid"],
+        "nw_lags": test["nw_lags"],
+        "hit_rate": float((values > 0).mean()) if n else np.nan,
         "n": n,
     }
 

@@ -29,6 +29,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from kronos_quant.calibration._walkforward import (
+    asof_and_target_times,
+    require_columns,
+    walk_forward_schedule,
+)
 from kronos_quant.errors import DataError
 from kronos_quant.metrics.probabilistic import interval_coverage
 from kronos_quant.schema import quantile_column
@@ -181,28 +186,6 @@ def _history_column(field: str, level: float) -> str:
     return f"{field}_cal_n_{level * 100:g}"
 
 
-def _time_values(frame: pd.DataFrame, col: str) -> tuple[np.ndarray, bool]:
-    """(N,) comparable numbers for a time column (ns since epoch, UTC) and whether it is tz-aware."""
-    series = frame[col]
-    if pd.api.types.is_numeric_dtype(series):
-        values = series.to_numpy(dtype=np.float64)
-        if np.isnan(values).any():
-            raise DataError(f"forecast column {col!r} has missing values; every row needs a time")
-        return values, False
-    try:
-        stamps = pd.to_datetime(series)
-    except (TypeError, ValueError) as exc:
-        raise DataError(
-            f"forecast column {col!r} must hold timestamps or numbers, got dtype {series.dtype}"
-        ) from exc
-    if stamps.isna().any():
-        raise DataError(f"forecast column {col!r} has missing timestamps; every row needs a time")
-    aware = stamps.dt.tz is not None
-    if aware:
-        stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
-    return stamps.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(np.float64), aware
-
-
 def _samples_matrix(series: pd.Series) -> np.ndarray:
     """A column of per-row sample lists as an (N, S_max) float matrix padded with NaN."""
     rows = [np.asarray(v if v is not None else [], dtype=np.float64).ravel() for v in series]
@@ -254,15 +237,6 @@ def _center(
     raise DataError(f"the forecast table has none of the median columns {candidates}; pass center_col=...")
 
 
-def _require(frame: pd.DataFrame, cols: Sequence[str | None]) -> None:
-    missing = [c for c in cols if c is not None and c not in frame.columns]
-    if missing:
-        raise DataError(
-            f"the forecast table lacks column(s) {missing}; it has {list(frame.columns)}. "
-            "Join the realised values first (e.g. an 'actual_close' column) or pass the right *_col names"
-        )
-
-
 def recalibrate_walk_forward(
     forecasts: pd.DataFrame,
     *,
@@ -306,16 +280,10 @@ def recalibrate_walk_forward(
     if not isinstance(forecasts, pd.DataFrame):
         raise ValueError(f"`forecasts` must be a pandas DataFrame, got {type(forecasts).__name__}")
     samples_col = samples_col or f"{field}_samples"
-    _require(
+    require_columns(
         forecasts, [actual_col, asof_col, target_time_col, step_col, last_col if method == "shift" else None]
     )
-    t_asof, asof_aware = _time_values(forecasts, asof_col)
-    t_target, target_aware = _time_values(forecasts, target_time_col)
-    if asof_aware != target_aware:
-        raise DataError(
-            f"{asof_col!r} and {target_time_col!r} must both be time-zone aware or both naive; "
-            "convert one with .dt.tz_localize / .dt.tz_convert"
-        )
+    t_asof, t_target = asof_and_target_times(forecasts, asof_col, target_time_col)
     y = forecasts[actual_col].to_numpy(dtype=np.float64)
     scale = forecasts[last_col].to_numpy(dtype=np.float64) if method == "shift" else None
     cache: dict[str, np.ndarray] = {}
@@ -330,18 +298,14 @@ def recalibrate_walk_forward(
         n_hist = np.zeros(len(forecasts), dtype=np.int64)
         for group in pd.unique(pd.Series(groups)):
             rows = np.flatnonzero(groups == group)
-            known = rows[~np.isnan(scores[rows])]
-            known = known[np.lexsort((t_asof[known], t_target[known]))]  # by target time, then as-of
-            known_targets, known_scores = t_target[known], scores[known]
-            asofs, inverse = np.unique(t_asof[rows], return_inverse=True)
-            ends = np.searchsorted(known_targets, asofs, side="right")  # outcomes known at each as-of
-            starts = np.maximum(ends - window, 0) if window is not None else np.zeros_like(ends)
-            fitted = np.full(asofs.size, np.nan)
-            for j, (start, end) in enumerate(zip(starts, ends)):
+            plan = walk_forward_schedule(rows, ~np.isnan(scores[rows]), t_asof, t_target, window)
+            known_scores = scores[plan.known]
+            fitted = np.full(plan.ends.size, np.nan)
+            for j, (start, end) in enumerate(zip(plan.starts, plan.ends)):
                 if end - start >= min_history:
                     fitted[j] = conformal_quantile(known_scores[start:end], level)
-            factor[rows] = fitted[inverse]
-            n_hist[rows] = (ends - starts)[inverse]
+            factor[rows] = fitted[plan.inverse]
+            n_hist[rows] = (plan.ends - plan.starts)[plan.inverse]
         use = np.where(np.isnan(factor), _NEUTRAL[method], factor)
         new_lo, new_hi = adjust_interval(lo, hi, center, use, method=method, scale=scale)
         raw = np.isnan(factor)
@@ -384,7 +348,7 @@ def coverage_report(
     for level in levels:
         raw_cols = interval_columns(field, level, calibrated=False)
         cal_cols = interval_columns(field, level, calibrated=True)
-        _require(recalibrated, [actual_col, *raw_cols, *cal_cols, _factor_column(field, level)])
+        require_columns(recalibrated, [actual_col, *raw_cols, *cal_cols, _factor_column(field, level)])
         frame = recalibrated
         if only_recalibrated:
             frame = frame[frame[_factor_column(field, level)].notna()]
