@@ -243,6 +243,8 @@ def evaluate(run_dir: Annotated[Path, typer.Argument(help="A backtest report dir
 def data_validate(path: Annotated[Path, typer.Argument(help="CSV/Parquet file or directory of per-instrument files.")],
                   policy: Annotated[str, typer.Option(help="raise | drop | fill (what the report says it would do)")]
                   = "drop",
+                  max_lines: Annotated[int, typer.Option(help="lines of the summary to print; 0 prints them all")]
+                  = 60,
                   quiet: Quiet = False, verbose: Verbose = False) -> None:
     """List data problems (missing values, duplicates, bad OHLC, gaps...). Exit 3 if errors remain under raise."""
     _setup(quiet, verbose)
@@ -256,9 +258,9 @@ def data_validate(path: Annotated[Path, typer.Argument(help="CSV/Parquet file or
     try:
         _, report = load_panel_with_report(path, policy=policy)  # type: ignore[arg-type]
     except PanelValidationError as exc:
-        typer.echo(exc.report.summary())
+        typer.echo(exc.report.summary(max_lines=max_lines))
         raise typer.Exit(EXIT_DATA) from None
-    typer.echo(report.summary())
+    typer.echo(report.summary(max_lines=max_lines))
 
 
 @data_app.command("inspect")

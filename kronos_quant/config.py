@@ -38,15 +38,42 @@ class SyntheticConfig(_Section):
     seed: int = 0
 
 
+class ValidationConfig(_Section):
+    """``data.validation``: a policy string (``fill``) or this mapping (see kronos_quant.data.validate)."""
+
+    policy: Literal["raise", "drop", "fill"] = "fill"  # what to do with bad rows
+    exclude: list[Literal["jumps", "gaps"]] = Field(default_factory=list)  # drop instruments failing these checks
+    max_gap_bars: int = Field(10, ge=1)  # a longer gap (in expected bars) breaks an instrument's history
+    jump_threshold: float = Field(0.4, gt=0)  # |log close return| flagged as a suspicious jump
+
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments for load_panel / validate_panel."""
+        return {"policy": self.policy, "exclude": tuple(self.exclude), "max_gap_bars": self.max_gap_bars,
+                "jump_threshold": self.jump_threshold}
+
+
 class DataConfig(_Section):
     source: Literal["synthetic", "file"] = "synthetic"  # synthetic market, or a file/directory at `path`
     path: str | None = None  # CSV/Parquet in long format, or a directory of per-instrument files
-    columns: dict[str, str] = Field(default_factory=dict)  # your column -> standard column
+    columns: dict[str, str] = Field(default_factory=dict)  # your column -> standard column (e.g. {PERMNO: instrument})
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
-    validation: Literal["raise", "drop", "fill"] = "fill"
-    tz: str | None = None
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)  # or just the policy: raise | drop | fill
+    tz: str | None = None  # the market's time zone (IANA); aware timestamps are converted to it
     start: date | None = None  # first bar loaded (history before the backtest counts)
     end: date | None = None
+    encoding: str | None = None  # text encoding of CSV files (default UTF-8), e.g. gb18030, cp1252
+    timestamp_format: str | None = None  # strftime format of text timestamps, e.g. "%d/%m/%Y" (default: inferred)
+    adjust: Literal["none", "splits", "total_return"] = "none"  # back-adjust OHLC (see kronos_quant.data.adjust)
+
+    @field_validator("validation", mode="before")
+    @classmethod
+    def _policy_string(cls, v: Any) -> Any:
+        return {"policy": v} if isinstance(v, str) else v
+
+    def load_options(self) -> dict[str, Any]:
+        """Keyword arguments for load_panel(_with_report) from this section (besides path and filters)."""
+        return {"columns": self.columns or None, "tz": self.tz, "encoding": self.encoding,
+                "timestamp_format": self.timestamp_format, "adjust": self.adjust, **self.validation.options()}
 
     @model_validator(mode="after")
     def _path_for_files(self) -> DataConfig:

@@ -63,14 +63,14 @@ def load_strategy_data(cfg: StrategyConfig, *, end: Any = None) -> tuple[pl.Data
             panel = panel.filter(pl.col("timestamp") >= lo.to_pydatetime())
         if hi is not None:
             panel = panel.filter(pl.col("timestamp") <= hi.to_pydatetime())
-        panel, report = validate_panel(panel, policy=d.validation, source="synthetic market")
+        panel, report = validate_panel(panel, source="synthetic market", **d.validation.options())
     else:
         path = _resolve_path(cfg, d.path or "")
         if not path.exists():
             raise DataError(f"data.path: {path} does not exist (from {cfg.source_path}); point data.path at a CSV/"
                             "Parquet file or a directory of per-instrument files")
-        panel, report = load_panel_with_report(path, columns=d.columns or None, instruments=cfg.universe.instruments,
-                                               start=d.start, end=end, tz=d.tz, policy=d.validation)
+        panel, report = load_panel_with_report(path, instruments=cfg.universe.instruments, start=d.start, end=end,
+                                               **d.load_options())
     if panel.height == 0:
         raise DataError(f"{cfg.source_path}: no data left after the filters (data.start/end, universe.instruments)")
     return panel, report

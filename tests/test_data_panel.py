@@ -167,7 +167,9 @@ def test_date_and_time_columns_epochs_and_bad_timestamps(tmp_path: Path) -> None
     panel = load_panel(df, instrument="X")
     assert panel["timestamp"].to_list() == [dt.datetime(2024, 6, 18, 9, 35), dt.datetime(2024, 6, 18, 9, 40)]
     epoch = df.drop(columns=["Date", "Time"]).assign(ts=[1_718_700_000, 1_718_700_300])
-    assert load_panel(epoch, instrument="X")["timestamp"][0] == dt.datetime(2024, 6, 18, 8, 40)
+    utc = dt.UTC  # epoch numbers are instants in UTC: aware, never read as local time
+    assert load_panel(epoch, instrument="X")["timestamp"][0] == dt.datetime(2024, 6, 18, 8, 40, tzinfo=utc)
+    assert load_panel(epoch, instrument="X", tz="Asia/Shanghai")["timestamp"][0].hour == 16
     (tmp_path / "bad.csv").write_text("date,open,high,low,close\nnot a date,1,1,1,1\nfoo,1,1,1,1\n")
     with pytest.raises(DataError, match="bad.csv.*cannot parse timestamp column 'date'"):
         load_panel(tmp_path / "bad.csv")
@@ -197,8 +199,8 @@ def test_time_zones() -> None:
     utc_in = load_panel(df, instrument="X", tz="America/New_York", source_tz="UTC")
     assert utc_in["timestamp"][0].hour == 11  # 16:00 UTC = 11:00 EST
     aware = df.assign(timestamp=df["timestamp"].dt.tz_localize("Asia/Shanghai"))
-    naive = load_panel(aware, instrument="X")
-    assert naive.schema["timestamp"].time_zone is None and naive["timestamp"][0].hour == 16  # wall clock kept
+    kept = load_panel(aware, instrument="X")  # an aware zone is kept, never stripped
+    assert kept.schema["timestamp"].time_zone == "Asia/Shanghai" and kept["timestamp"][0].hour == 16
     converted = load_panel(aware, instrument="X", tz="UTC")
     assert converted["timestamp"][0].hour == 8
     with pytest.raises(DataError, match="IANA"):

@@ -30,7 +30,7 @@ ROWS = [
     ("AAA", d(4), 10, 9, 11, 10, 100, 1000),       # high < low (so close/open outside too)
     ("AAA", d(5), 10, 11, 9, 12, 100, 1000),       # close above high
     ("AAA", d(8), 8, 11, 9, 10, 100, 1000),        # open below low
-    ("AAA", d(2), 10, 11, 9, 10.8, 100, 1000),     # duplicate of Jan 2 (the later row wins)
+    ("AAA", d(2), 10, 11, 9, 10.8, 100, 1000),     # conflicting duplicate of Jan 2 (the bar is dropped)
     ("BBB", d(3), 20, 21, 19, 20, 200, 4000),
     ("BBB", d(2), 20, 21, 19, 20, 200, 4000),      # decreasing file order
     ("BBB", d(1), 20, 21, 19, None, 200, 4000),    # decreasing; missing close with nothing to carry forward
@@ -79,12 +79,15 @@ def test_raise_lists_every_error() -> None:
 def test_drop_removes_offending_rows() -> None:
     panel, report = validate_panel(raw_panel(), policy="drop")
     assert_consistent(panel)
-    assert sorted(rows_of(panel, "AAA")) == [d(1), d(2), d(9), d(10)]
-    assert rows_of(panel, "AAA")[d(2)][3] == 10.8  # duplicate: the last row in file order is kept
+    assert sorted(rows_of(panel, "AAA")) == [d(1), d(9), d(10)]  # both conflicting Jan 2 rows are gone
     assert sorted(rows_of(panel, "BBB")) == [d(2), d(3), d(4), d(10)]
     assert report.n_rows_in == len(ROWS) and report.n_rows_out == panel.height
+    assert report.dropped == {"missing_key": 1, "duplicate_timestamp": 2, "missing_values": 2,
+                              "non_positive_price": 1, "negative_volume": 1, "high_below_low": 1,
+                              "close_outside_range": 1, "open_outside_range": 1}
+    assert report.n_rows_in == report.n_rows_out + sum(report.dropped.values())
     actions = {(i.check, i.instrument): i.action for i in report.issues}
-    assert actions[("duplicate_timestamp", "AAA")] == "kept last"
+    assert actions[("duplicate_timestamp", "AAA")] == "dropped (every row of the bar)"
     assert actions[("missing_values", "AAA")] == "dropped" and actions[("missing_values", "BBB")] == "dropped"
     assert actions[("non_positive_price", "BBB")] == "dropped"
     assert actions[("negative_volume", "BBB")] == "dropped"
@@ -100,9 +103,8 @@ def test_fill_repairs_what_it_can() -> None:
     panel, report = validate_panel(raw_panel(), policy="fill")
     assert_consistent(panel)
     aaa = rows_of(panel, "AAA")
-    assert sorted(aaa) == [d(1), d(2), d(3), d(4), d(5), d(8), d(9), d(10)]
-    assert aaa[d(2)][3] == 10.8
-    assert aaa[d(3)][:4] == (10, 11, 9, 10.8)          # close carried forward from the kept Jan 2 row
+    assert sorted(aaa) == [d(1), d(3), d(4), d(5), d(8), d(9), d(10)]  # the conflicting Jan 2 bar is dropped
+    assert aaa[d(3)][:4] == (10, 11, 9, 10)            # close carried forward from Jan 1
     assert aaa[d(4)][:4] == (10, 11, 9, 10)            # high/low widened around open and close
     assert aaa[d(5)][1] == 12 and aaa[d(8)][2] == 8
     assert sorted(rows_of(panel, "BBB")) == [d(2), d(3), d(4), d(10)]  # leading null, zero and neg. volume
@@ -137,7 +139,7 @@ def test_clean_panel_and_report_formats() -> None:
     frame = report.to_frame()
     assert frame.columns == ["check", "severity", "instrument", "count", "action", "timestamps", "detail"]
     assert frame.height == len(report.issues)
-    assert report.instruments_with("gaps") == ["BBB"]
+    assert report.instruments_with("gaps") == ["AAA", "BBB"]  # AAA lost its conflicting Jan 2 bar
     with pytest.raises(ValueError, match="policy must be one of"):
         validate_panel(clean, policy="ignore")  # type: ignore[arg-type]
 

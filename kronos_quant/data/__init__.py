@@ -1,10 +1,15 @@
 """Market data: loading, validation, calendars and synthetic markets -> one standard panel.
 
 The panel is a polars DataFrame with exactly ``schema.PANEL_COLUMNS`` (instrument, timestamp,
-open, high, low, close, volume, amount), sorted by (instrument, timestamp). The data layer knows
-nothing about models, forecasts or backtests.
+open, high, low, close, volume, amount), sorted by (instrument, timestamp) (``contract.py``).
+The data layer knows nothing about models, forecasts or backtests.
+
+Modules: ``contract`` (schema, check) <- ``report`` (ValidationReport) <- ``validate`` (checks,
+policies, exclusions) <- ``panel`` (loading; uses ``_files``, ``_columns``, ``_timestamps``,
+``adjust``); ``calendar``, ``inspect``, ``synthetic``, ``timefeatures``.
 """
 
+from kronos_quant.data.adjust import ADJUST_MODES
 from kronos_quant.data.calendar import (
     BarCalendar,
     future_timestamps,
@@ -12,20 +17,23 @@ from kronos_quant.data.calendar import (
     infer_panel_calendar,
     periods_per_year,
 )
+from kronos_quant.data.contract import PANEL_SCHEMA, check_panel, empty_panel
 from kronos_quant.data.inspect import PanelSummary, inspect_panel
 from kronos_quant.data.panel import (
-    PANEL_SCHEMA,
-    check_panel,
+    LoadOptions,
+    ReadOptions,
     data_fingerprint,
-    empty_panel,
     load_panel,
     load_panel_with_report,
     panel_to_wide,
     read_panel,
 )
+from kronos_quant.data.report import Exclusion, SegmentBreak
 from kronos_quant.data.synthetic import PLANTED_WEIGHTS, planted_signal, synthetic_market
 from kronos_quant.data.timefeatures import TIME_FEATURE_NAMES, time_features
 from kronos_quant.data.validate import (
+    DEFAULT_MAX_GAP_BARS,
+    EXCLUDABLE,
     PanelValidationError,
     ValidationIssue,
     ValidationReport,
@@ -33,6 +41,13 @@ from kronos_quant.data.validate import (
 )
 
 __all__ = [
+    "ADJUST_MODES",
+    "DEFAULT_MAX_GAP_BARS",
+    "EXCLUDABLE",
+    "Exclusion",
+    "LoadOptions",
+    "ReadOptions",
+    "SegmentBreak",
     "PANEL_SCHEMA",
     "PLANTED_WEIGHTS",
     "PanelSummary",

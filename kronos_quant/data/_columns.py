@@ -1,45 +1,61 @@
-"""Column mapping, dtype coercion and timestamp parsing for one raw frame (used by ``panel.py``).
+"""Column mapping and dtype coercion for one raw frame (used by ``panel.py``).
 
-Owns the alias table (which source column names mean which panel column), turning pandas
-frames into polars ones, and parsing timestamps given as datetimes, dates, strings, yyyymmdd
-integers or epoch numbers. Knows nothing about files on disk, validation rules or models.
+Owns the alias table (which source column names mean which panel column, including the names
+akshare, tushare and baostock exports use, Chinese ones too), turning pandas frames into polars
+ones, and the check that a long file without a recognised instrument column is refused instead
+of being read as one instrument. Timestamps: ``_timestamps.py``; price adjustment: ``adjust.py``.
+Knows nothing about files on disk, validation rules or models.
 """
 
 from __future__ import annotations
 
-import re
-import warnings
 from collections.abc import Mapping
 
 import pandas as pd
 import polars as pl
 
+from kronos_quant.data._hints import columns_hint
+from kronos_quant.data._timestamps import parse_timestamps
+from kronos_quant.data.adjust import adjustment_factor, apply_factor
 from kronos_quant.errors import DataError
 from kronos_quant.schema import FIELDS, PANEL_COLUMNS
 
-__all__ = ["FIELD_COLUMNS", "COLUMN_ALIASES", "normalise_name", "frame_from_pandas", "standardise_frame"]
+__all__ = ["FIELD_COLUMNS", "COLUMN_ALIASES", "EXTRA_ALIASES", "normalise_name", "frame_from_pandas",
+           "standardise_frame"]
 
 FIELD_COLUMNS: tuple[str, ...] = FIELDS
 REQUIRED: tuple[str, ...] = ("timestamp", "open", "high", "low", "close")
 
-# Normalised names (lower case, letters and digits only), best first.
+# Normalised names (lower case, letters and digits only), best first. Sources: Yahoo/yfinance,
+# tushare (ts_code, trade_date, vol, amount), baostock (code, date, time, volume, amount), akshare
+# (日期 date, 股票代码/代码 code, 开盘 open, 收盘 close, 最高 high, 最低 low, 成交量 volume,
+# 成交额 amount; the original Kronos examples also write 开盘价/收盘价/最高价/最低价). Units
+# are not converted: tushare's vol is in lots of 100 shares and its amount in thousands of CNY.
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "instrument": ("instrument", "ticker", "symbol", "code", "tscode", "secid", "securityid", "asset",
-                   "stock", "stockcode", "sym", "instrumentid", "name"),
+                   "stock", "stockcode", "sym", "instrumentid", "股票代码", "证券代码", "代码", "name"),
     "timestamp": ("timestamp", "timestamps", "datetime", "date", "time", "dt", "tradedate", "tradingdate",
-                  "datetimeutc", "ts", "opentime", "bartime"),
-    "open": ("open", "openprice", "o", "adjopen"),
-    "high": ("high", "highprice", "h", "adjhigh"),
-    "low": ("low", "lowprice", "l", "adjlow"),
-    "close": ("close", "closeprice", "last", "c", "adjclose"),
-    "volume": ("volume", "vol", "v", "qty", "shares", "adjvolume"),
-    "amount": ("amount", "amt", "turnover", "value", "money", "quotevolume", "dollarvolume", "notional"),
+                  "datetimeutc", "ts", "opentime", "bartime", "日期", "交易日期", "日期时间", "时间"),
+    "open": ("open", "openprice", "o", "开盘", "开盘价", "今开", "adjopen"),
+    "high": ("high", "highprice", "h", "最高", "最高价", "adjhigh"),
+    "low": ("low", "lowprice", "l", "最低", "最低价", "adjlow"),
+    "close": ("close", "closeprice", "last", "c", "收盘", "收盘价", "adjclose"),
+    "volume": ("volume", "vol", "v", "qty", "shares", "成交量", "adjvolume"),
+    "amount": ("amount", "amt", "turnover", "value", "money", "quotevolume", "dollarvolume", "notional",
+               "成交额", "成交金额"),
 }
+# Columns that are not panel columns but feed ``adjust`` (see adjust.py).
+EXTRA_ALIASES: dict[str, tuple[str, ...]] = {
+    "adj_close": ("adjclose", "adjustedclose", "closeadj", "adjclosingprice"),
+    "split_ratio": ("stocksplits", "splitratio", "splitcoefficient", "splitfactor", "splits", "split"),
+}
+_TIME_OF_DAY = ("time", "时间")
+_DATE_ONLY = ("date", "tradedate", "tradingdate", "日期", "交易日期")
 
 
 def normalise_name(name: str) -> str:
-    """``'Adj Close'`` -> ``'adjclose'``: lower case, letters and digits only."""
-    return re.sub(r"[^0-9a-z]", "", str(name).lower())
+    """``'Adj Close'`` -> ``'adjclose'``, ``'股票代码'`` -> ``'股票代码'``: lower case, letters and digits only."""
+    return "".join(ch for ch in str(name).lower() if ch.isalnum())
 
 
 # ----------------------------------------------------------------------------- pandas -> polars
@@ -72,7 +88,7 @@ def frame_from_pandas(frame: pd.DataFrame, *, label: str) -> pl.DataFrame:
         frame = frame.copy()
         frame.index = frame.index.set_names(names)
         frame = frame.reset_index()
-    frame.columns = [str(c) for c in frame.columns]
+    frame = frame.set_axis([str(c) for c in frame.columns], axis=1)  # a copy: the caller's frame is untouched
     try:
         return pl.from_pandas(frame)
     except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for mixed object columns
@@ -86,14 +102,17 @@ def _levels(index: pd.Index) -> list[pd.Index]:
 
 
 # ----------------------------------------------------------------------------- column mapping
-def _resolve(raw_columns: list[str], *, label: str, columns: Mapping[str, str] | None,
+_TARGETS: tuple[str, ...] = (*PANEL_COLUMNS, *EXTRA_ALIASES)
+
+
+def _resolve(raw_columns: list[str], *, label: str, columns: Mapping[str, str] | None, adjust: str,
              notes: list[str]) -> dict[str, str]:
-    """{panel column: source column}."""
+    """{panel column (or adj_close / split_ratio when ``adjust`` needs them): source column}."""
     mapping: dict[str, str] = {}
     for src, dst in (columns or {}).items():
-        if dst not in PANEL_COLUMNS:
+        if dst not in _TARGETS:
             raise DataError(f"{label}: columns={{{src!r}: {dst!r}}} maps to an unknown panel column; "
-                            f"use one of {list(PANEL_COLUMNS)}")
+                            f"use one of {list(_TARGETS)}")
         if src not in raw_columns:
             continue  # the mapping may be meant for other files of a directory
         mapping[dst] = src
@@ -101,7 +120,8 @@ def _resolve(raw_columns: list[str], *, label: str, columns: Mapping[str, str] |
     by_norm: dict[str, list[str]] = {}
     for col in raw_columns:
         by_norm.setdefault(normalise_name(col), []).append(col)
-    for target, aliases in COLUMN_ALIASES.items():
+    wanted = COLUMN_ALIASES | (EXTRA_ALIASES if adjust != "none" else {})
+    for target, aliases in wanted.items():
         if target in mapping:
             continue
         for alias in aliases:
@@ -110,92 +130,69 @@ def _resolve(raw_columns: list[str], *, label: str, columns: Mapping[str, str] |
                 mapping[target] = candidates[0]
                 used.add(candidates[0])
                 break
-    if "close" in mapping and normalise_name(mapping["close"]) != "adjclose" and "adjclose" in by_norm:
-        adj = by_norm["adjclose"][0]
-        notes.append(f"{label}: using '{mapping['close']}' as close and ignoring '{adj}'; pass "
-                     f"columns={{{adj!r}: 'close'}} to use adjusted closes (open/high/low stay unadjusted)")
+    spare_adj = [c for c in by_norm.get("adjclose", []) if c not in used]
+    if adjust == "none" and "close" in mapping and spare_adj:
+        notes.append(f"using '{mapping['close']}' as close and ignoring '{spare_adj[0]}'; pass adjust='total_return' "
+                     "(strategy file: data.adjust: total_return) to back-adjust OHLC for splits and dividends")
     return mapping
 
 
 def _missing_column_error(label: str, target: str, raw_columns: list[str], mapping: dict[str, str]) -> DataError:
     spare = [c for c in raw_columns if c not in mapping.values()]
     example = spare[0] if spare else "YourColumn"
-    return DataError(f"{label}: no {target} column; found {raw_columns}; pass columns={{{example!r}: {target!r}}}")
+    return DataError(f"{label}: no {target} column; found {raw_columns}; pass {columns_hint(example, target)}")
 
 
-# ----------------------------------------------------------------------------- timestamps
-def _epoch_unit(values: pd.Series) -> str:
-    top = float(values.abs().max())
-    return "s" if top < 1e11 else "ms" if top < 1e14 else "us" if top < 1e17 else "ns"
-
-
-def parse_timestamps(series: pl.Series, *, label: str, column: str, timestamp_format: str | None) -> pl.Series:
-    """Datetime[us] (aware when the input carries a zone) from any common timestamp encoding."""
-    dtype = series.dtype
-    if isinstance(dtype, pl.Datetime):
-        return series.dt.cast_time_unit("us")
-    if dtype == pl.Date:
-        return series.cast(pl.Datetime("us"))
-    if dtype.is_numeric():
-        values = series.to_pandas()
-        present = values.dropna()
-        if len(present) and ((present % 1) == 0).all() and present.between(18000101, 22001231).all():
-            parsed = pd.to_datetime(values.astype("Int64").astype("string"), format="%Y%m%d", errors="coerce")
-        elif len(present) and dtype.is_numeric():
-            parsed = pd.to_datetime(values, unit=_epoch_unit(present), errors="coerce")
-        else:
-            parsed = pd.to_datetime(values)
-        return pl.from_pandas(pd.Series(parsed).dt.as_unit("us")).alias(series.name)
-    if dtype != pl.Utf8:
-        raise DataError(f"{label}: timestamp column '{column}' has dtype {dtype}; expected dates, datetimes, "
-                        "strings or epoch numbers")
-    text = series.str.strip_chars()
+def _check_identifier(raw: pl.DataFrame, ts: pl.Series, *, label: str, raw_columns: list[str],
+                      mapping: dict[str, str]) -> None:
+    """Refuse a long file read as one instrument: many repeated timestamps among its distinct rows."""
+    frame = raw.with_columns(ts.alias("__ts__"))
     try:
-        return text.str.to_datetime(format=timestamp_format, time_unit="us", strict=True)
-    except pl.exceptions.PolarsError:
-        pass
-    values = text.to_pandas()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # pandas' "could not infer format" chatter
-        try:
-            parsed = pd.to_datetime(values, format=timestamp_format)
-        except (ValueError, TypeError, OverflowError):
-            try:
-                parsed = pd.to_datetime(values, format=timestamp_format, utc=True)
-            except (ValueError, TypeError, OverflowError):
-                coerced = pd.to_datetime(values, errors="coerce", format=timestamp_format, utc=True)
-                bad = values[coerced.isna() & values.notna()]
-                raise DataError(
-                    f"{label}: cannot parse timestamp column '{column}' (e.g. {bad.head(3).tolist()}); pass "
-                    "timestamp_format='%d/%m/%Y' (or the right format) or map another column with columns={...}"
-                ) from None
-    return pl.from_pandas(pd.Series(parsed).dt.as_unit("us")).alias(series.name)
+        distinct = frame.unique()
+    except pl.exceptions.PolarsError:  # unhashable column types: count every row
+        distinct = frame
+    n = distinct.height
+    repeats = n - distinct["__ts__"].n_unique()
+    if repeats < 2 or repeats <= 0.05 * n:
+        return  # a few duplicate bars: validation reports them
+    best, best_key = None, None
+    for col in raw_columns:
+        dtype = distinct.schema.get(col)
+        if col in mapping.values() or dtype is None or not (dtype == pl.Utf8 or dtype.is_integer()):
+            continue
+        key = (distinct.select(pl.struct(col, "__ts__").n_unique()).item(), -distinct[col].n_unique())
+        if key[0] > n - repeats and (best_key is None or key > best_key):
+            best, best_key = col, key
+    raise DataError(
+        f"{label}: {repeats} of {n} distinct rows repeat the timestamp of another row, but no column is "
+        f"recognised as the instrument identifier (columns found: {raw_columns}). If the file holds several "
+        f"instruments, map the identifier column: {columns_hint(best or 'YourColumn', 'instrument')}. If it "
+        "holds one instrument, pass instrument='NAME' and remove the duplicate rows")
 
 
-def _apply_tz(ts: pl.Series, *, label: str, tz: str | None, source_tz: str | None, notes: list[str]) -> pl.Series:
-    current = ts.dtype.time_zone  # type: ignore[union-attr]
-    try:
-        if current is not None:
-            return ts.dt.convert_time_zone(tz) if tz else ts.dt.replace_time_zone(None)
-        if tz is None:
-            if source_tz is not None:
-                raise DataError(f"{label}: source_tz={source_tz!r} needs tz=... (the output zone)")
-            return ts
-        out = ts.dt.replace_time_zone(source_tz or tz, ambiguous="earliest", non_existent="null")
-        if source_tz and source_tz != tz:
-            out = out.dt.convert_time_zone(tz)
-            notes.append(f"{label}: naive timestamps read as {source_tz} and converted to {tz}")
-        return out
-    except pl.exceptions.PolarsError as exc:
-        raise DataError(f"{label}: time zone conversion failed ({exc}); use an IANA name such as "
-                        "'America/New_York' or 'Asia/Shanghai'") from exc
+def _timestamp_source(raw: pl.DataFrame, mapping: dict[str, str], *, explicit: bool,
+                      notes: list[str]) -> pl.DataFrame:
+    """Combine separate date and time-of-day columns (or use baostock's full ``time``) into ``__timestamp__``."""
+    date_col = mapping.get("timestamp")
+    time_col = next((c for c in raw.columns if normalise_name(c) in _TIME_OF_DAY and c != date_col), None)
+    if date_col is None or time_col is None or explicit or normalise_name(date_col) not in _DATE_ONLY:
+        return raw
+    text = raw[time_col].cast(pl.Utf8).str.strip_chars()
+    if text.drop_nulls().len() and text.drop_nulls().str.contains(r"^\d{14}(\d{3})?$").all():
+        stamps = text.str.slice(0, 14).str.to_datetime("%Y%m%d%H%M%S", time_unit="us", strict=False)
+        notes.append(f"timestamp read from '{time_col}' (yyyymmddHHMMSSsss, as baostock writes it)")
+    else:
+        stamps = pl.concat_str([raw[date_col].cast(pl.Utf8), text], separator=" ")
+        notes.append(f"timestamp built from columns '{date_col}' + '{time_col}'")
+    mapping["timestamp"] = "__timestamp__"
+    return raw.with_columns(stamps.alias("__timestamp__"))
 
 
 # ----------------------------------------------------------------------------- one frame
 def _to_float(series: pl.Series, *, label: str, column: str, target: str, notes: list[str]) -> pl.Series:
     if series.dtype == pl.Boolean or isinstance(series.dtype, (pl.Datetime, pl.Date)):
         raise DataError(f"{label}: column '{column}' (mapped to {target}) has dtype {series.dtype}, not numbers; "
-                        f"map the right column with columns={{'YourColumn': {target!r}}}")
+                        f"map the right column with {columns_hint('YourColumn', target)}")
     if series.dtype == pl.Utf8:
         text = series.str.strip_chars().str.replace_all(",", "")
         out = text.cast(pl.Float64, strict=False)
@@ -205,68 +202,68 @@ def _to_float(series: pl.Series, *, label: str, column: str, target: str, notes:
                             f"(e.g. {text.drop_nulls().head(3).to_list()}); map another column with columns=...")
         if n_bad:
             examples = text.filter(text.is_not_null() & out.is_null()).head(3).to_list()
-            notes.append(f"{label}: {n_bad} non-numeric value(s) in '{column}' read as missing (e.g. {examples})")
+            notes.append(f"{n_bad} non-numeric value(s) in '{column}' read as missing (e.g. {examples})")
     else:
         try:
             out = series.cast(pl.Float64)
         except pl.exceptions.PolarsError as exc:
             raise DataError(f"{label}: column '{column}' (mapped to {target}) is not numeric ({exc})") from exc
-    n_nonfinite = int(out.is_nan().sum() + out.is_infinite().sum())
+    nonfinite = out.is_nan() | out.is_infinite()
+    n_nonfinite = int(nonfinite.sum())
     if n_nonfinite:
-        notes.append(f"{label}: {n_nonfinite} NaN/inf value(s) in '{column}' read as missing")
-        out = out.set(out.is_nan() | out.is_infinite(), None)
+        notes.append(f"{n_nonfinite} NaN/inf value(s) in '{column}' read as missing")
+        out = out.set(nonfinite.fill_null(False), None)  # type: ignore[arg-type]
     return out.alias(target)
 
 
 def standardise_frame(
     raw: pl.DataFrame, *, label: str, columns: Mapping[str, str] | None, instrument: str | None,
     tz: str | None, source_tz: str | None, timestamp_format: str | None, notes: list[str],
-    instrument_from_stem: bool = False,
+    instrument_from_stem: bool = False, adjust: str = "none",
 ) -> pl.DataFrame:
-    """Map, coerce and complete one raw frame into panel columns (rows in their original order)."""
+    """Map, coerce, adjust and complete one raw frame into panel columns (rows in their original order).
+
+    ``notes`` gets what was done, without the label (the caller names the source once).
+    """
     raw_columns = [str(c) for c in raw.columns]
-    mapping = _resolve(raw_columns, label=label, columns=columns, notes=notes)
-    by_norm = {normalise_name(c): c for c in raw_columns}
-    date_col, time_col = mapping.get("timestamp"), by_norm.get("time")
-    if (date_col is not None and time_col is not None and time_col != date_col
-            and "timestamp" not in (columns or {}).values()
-            and normalise_name(date_col) in ("date", "tradedate", "tradingdate")):
-        combined = pl.concat_str([raw[date_col].cast(pl.Utf8), raw[time_col].cast(pl.Utf8)], separator=" ")
-        raw = raw.with_columns(combined.alias("__timestamp__"))
-        mapping["timestamp"] = "__timestamp__"
-        notes.append(f"{label}: timestamp built from columns '{date_col}' + '{time_col}'")
-    for target in REQUIRED:
+    mapping = _resolve(raw_columns, label=label, columns=columns, adjust=adjust, notes=notes)
+    raw = _timestamp_source(raw, mapping, explicit="timestamp" in (columns or {}).values(), notes=notes)
+    for target in ("timestamp", "open", "high", "low", "close"):
         if target not in mapping:
             raise _missing_column_error(label, target, raw_columns, mapping)
     n = raw.height
     ts = parse_timestamps(raw[mapping["timestamp"]], label=label, column=mapping["timestamp"],
-                          timestamp_format=timestamp_format)
-    ts = _apply_tz(ts, label=label, tz=tz, source_tz=source_tz, notes=notes).alias("timestamp")
+                          timestamp_format=timestamp_format, tz=tz, source_tz=source_tz,
+                          notes=notes).alias("timestamp")
     if "instrument" in mapping:
         if instrument is not None and not instrument_from_stem:
             raise DataError(f"{label}: has an instrument column '{mapping['instrument']}', so instrument="
                             f"{instrument!r} is ambiguous; use instruments=[{instrument!r}] to filter instead")
         inst = raw[mapping["instrument"]].cast(pl.Utf8).str.strip_chars().alias("instrument")
     elif instrument is not None:
+        if instrument_from_stem:
+            _check_identifier(raw, ts, label=label, raw_columns=raw_columns, mapping=mapping)
         inst = pl.Series("instrument", [str(instrument)] * n, dtype=pl.Utf8)
     else:
         raise DataError(f"{label}: no instrument column; found {raw_columns}; pass instrument='NAME' for "
-                        "a single instrument or columns={'YourColumn': 'instrument'}")
+                        f"a single instrument or {columns_hint('YourColumn', 'instrument')}")
     out: dict[str, pl.Series] = {"instrument": inst, "timestamp": ts}
-    for target in ("open", "high", "low", "close"):
-        out[target] = _to_float(raw[mapping[target]], label=label, column=mapping[target], target=target,
-                                notes=notes)
-    if "volume" in mapping:
-        out["volume"] = _to_float(raw[mapping["volume"]], label=label, column=mapping["volume"], target="volume",
-                                  notes=notes)
-    else:
+    for target in ("open", "high", "low", "close", "volume", "adj_close", "split_ratio"):
+        if target in mapping:
+            out[target] = _to_float(raw[mapping[target]], label=label, column=mapping[target], target=target,
+                                    notes=notes)
+    if "volume" not in out:
         out["volume"] = pl.Series("volume", [0.0] * n, dtype=pl.Float64)
-        notes.append(f"{label}: no volume column; volume set to 0")
+        notes.append("no volume column; volume set to 0")
+    factor = adjustment_factor(adjust=adjust, label=label, raw_columns=raw_columns, close=out["close"],
+                               adj_close=out.get("adj_close"), split_ratio=out.get("split_ratio"),
+                               instrument=inst, timestamp=ts, notes=notes)
+    apply_factor(out, factor)
     if "amount" in mapping:
         out["amount"] = _to_float(raw[mapping["amount"]], label=label, column=mapping["amount"], target="amount",
                                   notes=notes)
     else:
         typical = (out["open"] + out["high"] + out["low"] + out["close"]) / 4.0
         out["amount"] = (out["volume"] * typical).alias("amount")
-        notes.append(f"{label}: no amount column; amount = volume x mean(open, high, low, close)")
+        notes.append("no amount column; amount = volume x mean(open, high, low, close)")
     return pl.DataFrame([out[c] for c in PANEL_COLUMNS])

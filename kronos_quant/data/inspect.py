@@ -12,7 +12,8 @@ from typing import Any
 import polars as pl
 
 from kronos_quant.data.calendar import infer_frequency, periods_per_year
-from kronos_quant.data.panel import check_panel, data_fingerprint
+from kronos_quant.data.contract import check_panel
+from kronos_quant.data.panel import data_fingerprint
 from kronos_quant.errors import DataError
 from kronos_quant.schema import FIELDS
 

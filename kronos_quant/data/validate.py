@@ -1,251 +1,126 @@
-"""Validate a panel and apply a cleaning policy; report every defect found.
+"""Validate a panel and apply a cleaning policy and exclusions; report every defect found.
 
-This module owns the data-quality checks, the policies that act on them and the
-``ValidationReport``. Checks (severity; action under raise / drop / fill):
+This module owns the data-quality checks and the policies that act on them (the report lives
+in ``report.py``, the history checks in ``_history.py``). Checks (severity; action under
+raise / drop / fill):
 
 =====================  ========  ============================================================
 check                  severity  action
 =====================  ========  ============================================================
 missing_key            error     null instrument or timestamp: raise / drop / drop
-duplicate_timestamp    error     repeated (instrument, timestamp): raise / keep last / keep last
-missing_values         error     null field: raise / drop / fill (close forward-filled per
-                                 instrument; open/high/low from the bar's close; volume
-                                 forward-filled, else 0; amount = volume x typical price;
-                                 rows with no close to carry forward are dropped)
+identical_duplicates   info      exact copies of a row: dropped (and counted) under every policy
+duplicate_timestamp    error     rows for one (instrument, timestamp) that disagree: raise /
+                                 drop every row of that bar / same (none of them is trusted;
+                                 a warning names the instruments and dates)
+missing_values         error     null (or NaN/inf) field: raise / drop / fill (close forward-
+                                 filled per instrument; open/high/low from the bar's close;
+                                 volume forward-filled, else 0; amount = volume x typical
+                                 price; rows with no close to carry forward are dropped)
 non_positive_price     error     open/high/low/close <= 0: raise / drop / drop
 negative_volume        error     volume or amount < 0: raise / drop / drop
 high_below_low         error     raise / drop / fill (high, low := max, min of o, h, l, c)
 close_outside_range    error     close not in [low, high]: raise / drop / fill (widen high/low)
 open_outside_range     error     open not in [low, high]: raise / drop / fill (widen high/low)
 unsorted_timestamps    warning   timestamps decrease in file order: sorted under every policy
-gaps                   warning   bars missing from the expected grid: reported only
-suspicious_jump        warning   |log close return| > jump_threshold (splits?): reported only
+gaps                   warning   bars missing from the expected grid: reported; gaps longer
+                                 than ``max_gap_bars`` are history breaks (``report.breaks``)
+suspicious_jump        warning   |log close return| > jump_threshold (splits?): reported
 short_history          info      instrument starts after / ends before the panel: reported
 zero_volume            info      bars with volume 0: reported
 non_trading_weekdays   info      trading weekdays with no bar at all (holidays?): reported
 =====================  ========  ============================================================
 
-Gaps are never "fixed" by inventing bars: made-up flat bars distort returns, volatility and the
-model's inputs. The expected grid is the union of all instruments' timestamps (the market's
-observed calendar, so holidays are not gaps), plus, for intraday data, every session slot of
-each observed trading day, within each instrument's own first..last bar.
+Exclusions: ``exclude`` names checks whose failing instruments are dropped whole (recorded in
+``report.exclusions`` with the reason): ``"jumps"`` (any suspicious_jump) and ``"gaps"`` (any
+gap longer than ``max_gap_bars``). In a strategy file: ``data.validation: {policy: drop,
+exclude: [jumps, gaps], max_gap_bars: 10}``. Without ``"gaps"``, broken histories are kept and
+their segment starts are listed in ``report.breaks`` for the engine (see ``report.py``).
+
+Every dropped row is counted in ``report.dropped`` under the first reason that removed it, so
+n_rows_in = n_rows_out + sum(dropped.values()). Gaps are never "fixed" by inventing bars:
+made-up flat bars distort returns, volatility and the model's inputs.
 
 Knows nothing about file formats (see ``panel.py``) or models.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import dataclasses
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
-import numpy as np
 import polars as pl
 
+from kronos_quant.data._history import gap_issues, history_issues, row_issues
 from kronos_quant.data.calendar import BarCalendar, infer_frequency
-from kronos_quant.data.panel import PANEL_SCHEMA, check_panel
-from kronos_quant.errors import DataError
+from kronos_quant.data.contract import PANEL_SCHEMA, check_panel
+from kronos_quant.data.report import (
+    Exclusion,
+    PanelValidationError,
+    ValidationIssue,
+    ValidationReport,
+    fmt_time,
+)
+from kronos_quant.errors import ConfigError
 from kronos_quant.schema import PANEL_COLUMNS, PRICE_FIELDS
 
-__all__ = ["Policy", "POLICIES", "ValidationIssue", "ValidationReport", "PanelValidationError", "validate_panel"]
+__all__ = ["Policy", "POLICIES", "EXCLUDABLE", "DEFAULT_MAX_GAP_BARS", "DEFAULT_JUMP_THRESHOLD",
+           "ValidationIssue", "ValidationReport", "PanelValidationError", "validate_panel"]
 
 logger = logging.getLogger(__name__)
 
 Policy = Literal["raise", "drop", "fill"]
-Severity = Literal["error", "warning", "info"]
 POLICIES: tuple[str, ...] = ("raise", "drop", "fill")
-MAX_EXAMPLES = 5
+EXCLUDABLE: dict[str, str] = {"jumps": "suspicious_jump", "gaps": "gaps"}  # exclude name -> check
+DEFAULT_MAX_GAP_BARS = 10  # two trading weeks of daily bars; longer gaps break an instrument's history
+DEFAULT_JUMP_THRESHOLD = 0.4  # |log close return| (a 49% rise or 33% fall in one bar)
 _FIELDS = [c for c in PANEL_COLUMNS if c not in ("instrument", "timestamp")]
+_MAX_LISTED = 10
 
 
-@dataclass(frozen=True)
-class ValidationIssue:
-    """One check's finding for one instrument (``instrument`` None: the whole panel)."""
-
-    check: str
-    severity: Severity
-    instrument: str | None
-    count: int
-    action: str
-    timestamps: tuple[dt.datetime, ...] = ()  # up to MAX_EXAMPLES examples, earliest first
-    detail: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["timestamps"] = [t.isoformat() for t in self.timestamps]
-        return out
-
-    def line(self) -> str:
-        when = ", ".join(_fmt(t) for t in self.timestamps)
-        more = " ..." if self.count > len(self.timestamps) and self.timestamps else ""
-        parts = [f"{self.check}: {self.instrument or '(panel)'}: {self.count}"]
-        if when:
-            parts.append(f"at {when}{more}")
-        if self.detail:
-            parts.append(self.detail)
-        return " | ".join(parts) + f" -> {self.action}"
+def _non_finite_to_null(df: pl.DataFrame, notes: list[str]) -> pl.DataFrame:
+    bad = df.select(pl.sum_horizontal([(~pl.col(c).is_finite()).fill_null(False) for c in _FIELDS])).to_series()
+    n_bad = int(bad.sum())
+    if n_bad:
+        notes.append(f"{n_bad} NaN/inf value(s) treated as missing")
+        df = df.with_columns([pl.when(pl.col(c).is_finite()).then(pl.col(c)).alias(c) for c in _FIELDS])
+    return df
 
 
-@dataclass
-class ValidationReport:
-    """All issues of one validation run, plus the loader's notes."""
-
-    source: str | None
-    policy: Policy | None
-    n_rows_in: int
-    n_rows_out: int
-    issues: list[ValidationIssue] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    n_instruments: int = 0
-    calendar: str | None = None
-
-    @property
-    def errors(self) -> list[ValidationIssue]:
-        return [i for i in self.issues if i.severity == "error"]
-
-    @property
-    def ok(self) -> bool:
-        """True when no error-severity issue was found (warnings and info do not count)."""
-        return not self.errors
-
-    def by_check(self, check: str) -> list[ValidationIssue]:
-        return [i for i in self.issues if i.check == check]
-
-    def instruments_with(self, check: str) -> list[str]:
-        return sorted({i.instrument for i in self.by_check(check) if i.instrument is not None})
-
-    def summary(self, *, max_lines: int = 60) -> str:
-        """Human-readable multi-line summary (errors first)."""
-        head = (f"validation of {self.source or 'panel'} (policy={self.policy!r}): {self.n_rows_in} rows in, "
-                f"{self.n_rows_out} out, {self.n_instruments} instruments")
-        lines = [head] + ([f"calendar: {self.calendar}"] if self.calendar else [])
-        for severity in ("error", "warning", "info"):
-            group = [i for i in self.issues if i.severity == severity]
-            if group:
-                lines.append(f"{severity}s ({len(group)}):")
-                lines += [f"  {i.line()}" for i in group]
-        if not self.issues:
-            lines.append("no issues found")
-        lines += [f"note: {n}" for n in self.notes]
-        if len(lines) > max_lines:
-            lines = lines[: max_lines - 1] + [f"... {len(lines) - max_lines + 1} more lines (see .to_frame())"]
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
-        return {"source": self.source, "policy": self.policy, "n_rows_in": self.n_rows_in,
-                "n_rows_out": self.n_rows_out, "n_instruments": self.n_instruments, "calendar": self.calendar,
-                "ok": self.ok, "issues": [i.to_dict() for i in self.issues], "notes": list(self.notes)}
-
-    def to_frame(self) -> pl.DataFrame:
-        """One row per issue: check, severity, instrument, count, action, detail, timestamps (str)."""
-        rows = [{**i.to_dict(), "timestamps": ", ".join(t.isoformat() for t in i.timestamps)} for i in self.issues]
-        schema = {"check": pl.Utf8, "severity": pl.Utf8, "instrument": pl.Utf8, "count": pl.Int64,
-                  "action": pl.Utf8, "timestamps": pl.Utf8, "detail": pl.Utf8}
-        return pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
+def _conflict_detail(grp: pl.DataFrame) -> str:
+    first = grp.filter(pl.col("timestamp") == grp["timestamp"][0])
+    differ = [f"{c} {' / '.join(f'{v:g}' if v is not None else 'null' for v in first[c].to_list())}"
+              for c in _FIELDS if first[c].n_unique() > 1]
+    return f"rows for one bar disagree (first: {'; '.join(differ)}); none of them is trusted"
 
 
-class PanelValidationError(DataError):
-    """Validation under policy "raise" found errors; ``.report`` holds every issue."""
-
-    def __init__(self, report: ValidationReport) -> None:
-        self.report = report
-        lines = [i.line() for i in report.errors]
-        shown = lines[:20] + ([f"... and {len(lines) - 20} more"] if len(lines) > 20 else [])
-        super().__init__(
-            f"{report.source or 'panel'}: {len(lines)} validation error(s) (policy='raise'):\n  "
-            + "\n  ".join(shown)
-            + "\npass policy='drop' to drop the offending rows or policy='fill' to repair what can be repaired"
-        )
-
-
-def _fmt(t: dt.datetime) -> str:
-    return t.strftime("%Y-%m-%d") if (t.hour, t.minute, t.second, t.microsecond) == (0, 0, 0, 0) else t.isoformat(" ")
-
-
-def _row_issues(df: pl.DataFrame, mask: pl.Series, *, check: str, action: str, detail: str = "",
-                severity: Severity = "error", show_values: bool = False) -> list[ValidationIssue]:
-    """One issue per instrument for the rows where ``mask`` is true (df sorted by instrument, timestamp)."""
-    hit = df.filter(mask)
-    out = []
-    for (name,), grp in hit.group_by(["instrument"], maintain_order=True):
-        stamps = tuple(grp["timestamp"].head(MAX_EXAMPLES).to_list())
-        text = detail
-        if show_values:
-            first = grp.row(0, named=True)
-            values = " ".join(f"{c[0]}={first[c]:g}" if first[c] is not None else f"{c[0]}=null"
-                              for c in PRICE_FIELDS)
-            text = f"{detail}; first: {values}" if detail else f"first: {values}"
-        out.append(ValidationIssue(check, severity, name, grp.height, action, stamps, text))
-    return out
-
-
-def _gap_issues(panel: pl.DataFrame, calendar: BarCalendar) -> list[ValidationIssue]:
-    """Missing bars per instrument relative to the union grid (plus intraday session slots)."""
-    local = panel["timestamp"]
-    if local.dtype.time_zone is not None:  # type: ignore[union-attr]
-        local = local.dt.replace_time_zone(None)
-    stamps = local.to_numpy().astype("datetime64[us]")
-    grid = np.unique(stamps)
-    if calendar.kind == "intraday":
-        slots = calendar.grid(grid[0], grid[-1])
-        slots = slots.tz_localize(None) if slots.tz is not None else slots
-        days = np.unique(grid.astype("datetime64[D]"))
-        slot_vals = slots.values.astype("datetime64[us]")
-        slot_vals = slot_vals[np.isin(slot_vals.astype("datetime64[D]"), days)]
-        grid = np.union1d(grid, slot_vals)
-    names = panel["instrument"].to_numpy()
-    bounds = np.flatnonzero(np.r_[True, names[1:] != names[:-1], True])
-    out: list[ValidationIssue] = []
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        pos = np.searchsorted(grid, stamps[a:b])
-        steps = np.diff(pos) - 1
-        n_missing = int(steps[steps > 0].sum()) if len(steps) else 0
-        if n_missing == 0:
-            continue
-        where = np.flatnonzero(steps > 0)
-        examples: list[np.datetime64] = []
-        for i in where:
-            examples.extend(grid[pos[i] + 1: pos[i + 1]][: MAX_EXAMPLES - len(examples)])
-            if len(examples) >= MAX_EXAMPLES:
-                break
-        k = int(np.argmax(steps))
-        detail = (f"{len(where)} gap(s), longest {int(steps[k])} bar(s) after "
-                  f"{_fmt(stamps[a + k].astype(dt.datetime))}")
-        out.append(ValidationIssue("gaps", "warning", str(names[a]), n_missing, "reported",
-                                   tuple(e.astype(dt.datetime) for e in examples), detail))
-    return out
-
-
-def _history_issues(panel: pl.DataFrame, calendar: BarCalendar, jump_threshold: float) -> list[ValidationIssue]:
-    out: list[ValidationIssue] = []
-    first, last = panel["timestamp"].min(), panel["timestamp"].max()
-    spans = panel.group_by("instrument", maintain_order=True).agg(
-        pl.len().alias("n"), pl.col("timestamp").min().alias("first"), pl.col("timestamp").max().alias("last"))
-    n_max = int(spans["n"].max())  # type: ignore[arg-type]
-    for row in spans.filter((pl.col("first") > first) | (pl.col("last") < last)).iter_rows(named=True):
-        out.append(ValidationIssue(
-            "short_history", "info", row["instrument"], row["n"], "reported", (),
-            f"{row['n']} rows from {_fmt(row['first'])} to {_fmt(row['last'])} (longest history: {n_max} rows)"))
-    log_ret = (pl.col("close") / pl.col("close").shift(1)).log().over("instrument")
-    jumps = panel.with_columns(log_ret.alias("r"))
-    out += _row_issues(jumps, (jumps["r"].abs() > jump_threshold).fill_null(False), check="suspicious_jump",
-                       action="reported", severity="warning",
-                       detail=f"|log close return| > {jump_threshold:g}; an unadjusted split or a bad price?")
-    out += _row_issues(panel, (panel["volume"] == 0).fill_null(False), check="zero_volume", action="reported",
-                       severity="info")
-    if calendar.kind in ("daily", "intraday"):
-        trading = calendar.trading_days(first, last)
-        seen = np.unique(panel["timestamp"].dt.date().to_numpy().astype("datetime64[D]"))
-        idle = trading.values.astype("datetime64[D]")[~np.isin(trading.values.astype("datetime64[D]"), seen)]
-        if len(idle):
-            out.append(ValidationIssue(
-                "non_trading_weekdays", "info", None, len(idle), "reported",
-                tuple(d.astype("datetime64[us]").astype(dt.datetime) for d in idle[:MAX_EXAMPLES]),
-                "weekdays without any bar (exchange holidays or missing data)"))
-    return out
+def _duplicates(df: pl.DataFrame, *, policy: str, label: str,
+                dropped: dict[str, int]) -> tuple[pl.DataFrame, list[ValidationIssue]]:
+    """Drop exact copies (info) and every row of a bar whose rows disagree (error); df sorted by key, file row."""
+    issues: list[ValidationIssue] = []
+    copies = ~df.select(pl.struct(["instrument", "timestamp", *_FIELDS]).is_first_distinct()).to_series()
+    if copies.any():
+        issues += row_issues(df, copies, check="identical_duplicates", action="dropped", severity="info",
+                             detail="exact copies of an earlier row")
+        dropped["identical_duplicates"] = int(copies.sum())
+        df = df.filter(~copies)
+    clash = df.select(pl.struct("instrument", "timestamp").is_duplicated()).to_series()
+    if not clash.any():
+        return df, issues
+    action = "raised" if policy == "raise" else "dropped (every row of the bar)"
+    hit = df.filter(clash)
+    for _, grp in hit.group_by(["instrument"], maintain_order=True):
+        issues += row_issues(grp, pl.Series([True] * grp.height), check="duplicate_timestamp", action=action,
+                             detail=_conflict_detail(grp))
+    if policy != "raise":
+        bars = hit.group_by(["instrument", "timestamp"], maintain_order=True).len()
+        listed = ", ".join(f"{i} {fmt_time(t)} ({n} rows)" for i, t, n in bars.head(_MAX_LISTED).iter_rows())
+        more = f" and {bars.height - _MAX_LISTED} more" if bars.height > _MAX_LISTED else ""
+        logger.warning("%s: %d bar(s) have conflicting duplicate rows and were dropped: %s%s", label, bars.height,
+                       listed, more)
+    dropped["duplicate_timestamp"] = int(clash.sum())
+    return df.filter(~clash), issues
 
 
 def _fill_missing(df: pl.DataFrame) -> pl.DataFrame:
@@ -257,6 +132,49 @@ def _fill_missing(df: pl.DataFrame) -> pl.DataFrame:
     return df.with_columns(pl.col("amount").fill_null(pl.col("volume") * typical))
 
 
+def _drop(df: pl.DataFrame, masks: dict[str, pl.Series], dropped: dict[str, int]) -> pl.DataFrame:
+    """Remove rows where any mask is true; each row counted once, under the first mask that hit it."""
+    gone = pl.Series([False] * df.height)
+    for name, mask in masks.items():
+        new = mask & ~gone
+        if new.any():
+            dropped[name] = dropped.get(name, 0) + int(new.sum())
+        gone = gone | mask
+    return df.filter(~gone)
+
+
+def _exclude(clean: pl.DataFrame, issues: list[ValidationIssue], broken: dict[str, int], exclude: Sequence[str],
+             dropped: dict[str, int]) -> tuple[pl.DataFrame, list[ValidationIssue], list[Exclusion]]:
+    """Drop whole instruments failing the ``exclude`` checks; mark their issues' action "excluded"."""
+    reasons: dict[str, tuple[str, str]] = {}
+    for issue in issues:
+        name = issue.instrument
+        if name is None or name in reasons:
+            continue
+        if "jumps" in exclude and issue.check == "suspicious_jump":
+            reasons[name] = ("jumps", f"{issue.count} |log return| jump(s), first at {fmt_time(issue.timestamps[0])}")
+        elif "gaps" in exclude and issue.check == "gaps" and name in broken:
+            reasons[name] = ("gaps", f"{broken[name]} gap(s) longer than max_gap_bars ({issue.detail})")
+    if not reasons:
+        return clean, issues, []
+    sizes = dict(clean.filter(pl.col("instrument").is_in(list(reasons))).group_by("instrument").len().iter_rows())
+    exclusions = [Exclusion(name, check, int(sizes[name]), detail) for name, (check, detail) in sorted(reasons.items())]
+    dropped["excluded"] = sum(e.n_rows for e in exclusions)
+    issues = [dataclasses.replace(i, action="excluded (instrument dropped)")
+              if i.instrument in reasons and i.check in {EXCLUDABLE[reasons[i.instrument][0]]} else i for i in issues]
+    return clean.filter(~pl.col("instrument").is_in(list(reasons))), issues, exclusions
+
+
+def _check_options(policy: str, exclude: Sequence[str], max_gap_bars: int, jump_threshold: float) -> None:
+    if policy not in POLICIES:
+        raise ConfigError(f"policy must be one of {POLICIES}, got {policy!r}")
+    unknown = [e for e in exclude if e not in EXCLUDABLE]
+    if unknown:
+        raise ConfigError(f"exclude must name checks among {list(EXCLUDABLE)}, got {unknown}")
+    if int(max_gap_bars) < 1 or not jump_threshold > 0:
+        raise ConfigError(f"max_gap_bars must be >= 1 and jump_threshold > 0, got {max_gap_bars}, {jump_threshold}")
+
+
 def validate_panel(
     panel: pl.DataFrame,
     *,
@@ -264,7 +182,10 @@ def validate_panel(
     source: str | None = None,
     notes: Sequence[str] = (),
     calendar: BarCalendar | None = None,
-    jump_threshold: float = 0.4,
+    jump_threshold: float = DEFAULT_JUMP_THRESHOLD,
+    exclude: Sequence[str] = (),
+    max_gap_bars: int = DEFAULT_MAX_GAP_BARS,
+    adjust: str = "none",
 ) -> tuple[pl.DataFrame, ValidationReport]:
     """Check ``panel`` (rows in file order, any sort) and apply ``policy``; see the module docstring.
 
@@ -272,45 +193,46 @@ def validate_panel(
     any error-severity issue raises ``PanelValidationError`` (a DataError) carrying the report.
     calendar: the expected bar calendar (inferred from the data when None).
     jump_threshold: absolute log close-to-close return above which a bar is flagged.
+    exclude: checks ("jumps", "gaps") whose failing instruments are dropped whole.
+    max_gap_bars: gaps longer than this many expected bars are history breaks.
+    adjust: how the loader adjusted prices (only recorded in the report).
     """
-    if policy not in POLICIES:
-        raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+    _check_options(policy, exclude, max_gap_bars, jump_threshold)
     check_panel(panel, require_sorted=False)
     label = source or "panel"
+    notes = list(notes)
     drop = {"raise": "raised", "drop": "dropped", "fill": "dropped"}[policy]
     issues: list[ValidationIssue] = []
-    df = panel.with_row_index("__row")
+    dropped: dict[str, int] = {}
+    df = _non_finite_to_null(panel.with_row_index("__row"), notes)
     n_in = df.height
 
     key_null = df["instrument"].is_null() | df["timestamp"].is_null()
     if key_null.any():
-        issues += _row_issues(df.with_columns(pl.col("instrument").fill_null("<null>")), key_null,
-                              check="missing_key", action=drop, detail="null instrument or timestamp")
+        issues += row_issues(df.with_columns(pl.col("instrument").fill_null("<null>")), key_null,
+                             check="missing_key", action=drop, detail="null instrument or timestamp")
+        dropped["missing_key"] = int(key_null.sum())
         df = df.filter(~key_null)
 
     back = (pl.col("timestamp") < pl.col("timestamp").shift(1)).over("instrument").fill_null(False)
-    issues += _row_issues(df, df.select(back).to_series(), check="unsorted_timestamps", action="sorted",
-                          severity="warning", detail="timestamps decrease in file order")
+    issues += row_issues(df, df.select(back).to_series(), check="unsorted_timestamps", action="sorted",
+                         severity="warning", detail="timestamps decrease in file order")
     df = df.sort(["instrument", "timestamp", "__row"])
-
-    extra = df.select(pl.col("__row") != pl.col("__row").max().over(["instrument", "timestamp"])).to_series()
-    if extra.any():
-        issues += _row_issues(df, extra, check="duplicate_timestamp",
-                              action="raised" if policy == "raise" else "kept last")
-        df = df.filter(~extra)
+    df, found = _duplicates(df, policy=policy, label=label, dropped=dropped)
+    issues += found
 
     nulls = df.select(pl.any_horizontal([pl.col(c).is_null() for c in _FIELDS])).to_series()
     if nulls.any():
         per_col = {c: int(df.filter(nulls)[c].null_count()) for c in _FIELDS}
         detail = "null " + ", ".join(f"{c} ({n})" for c, n in per_col.items() if n)
         action = {"raise": "raised", "drop": "dropped", "fill": "filled"}[policy]
-        issues += _row_issues(df, nulls, check="missing_values", action=action, detail=detail)
+        issues += row_issues(df, nulls, check="missing_values", action=action, detail=detail)
 
     prices = [pl.col(c) for c in PRICE_FIELDS]
     bad_price = df.select(pl.any_horizontal([p <= 0 for p in prices]).fill_null(False)).to_series()
     bad_volume = df.select(((pl.col("volume") < 0) | (pl.col("amount") < 0)).fill_null(False)).to_series()
-    issues += _row_issues(df, bad_price, check="non_positive_price", action=drop, show_values=True)
-    issues += _row_issues(df, bad_volume, check="negative_volume", action=drop)
+    issues += row_issues(df, bad_price, check="non_positive_price", action=drop, show_values=True)
+    issues += row_issues(df, bad_volume, check="negative_volume", action=drop)
     repair = {"raise": "raised", "drop": "dropped", "fill": "repaired (high/low widened)"}[policy]
     ohlc = {
         "high_below_low": pl.col("high") < pl.col("low"),
@@ -319,40 +241,48 @@ def validate_panel(
     }
     ohlc_masks = {k: df.select(e.fill_null(False)).to_series() for k, e in ohlc.items()}
     for check, mask in ohlc_masks.items():
-        issues += _row_issues(df, mask, check=check, action=repair, show_values=True)
+        issues += row_issues(df, mask, check=check, action=repair, show_values=True)
 
-    if policy == "drop":
-        bad = nulls | bad_price | bad_volume
-        for mask in ohlc_masks.values():
-            bad = bad | mask
-        df = df.filter(~bad)
-    elif policy == "fill":
-        df = _fill_missing(df.filter(~(bad_price | bad_volume)))
+    if policy == "fill":
+        df = _drop(df, {"non_positive_price": bad_price, "negative_volume": bad_volume}, dropped)
+        df = _fill_missing(df)
         unfillable = df["close"].is_null()
         if unfillable.any():
-            issues += _row_issues(df, unfillable, check="missing_values", action="dropped",
-                                  detail="no earlier close to carry forward")
-            df = df.filter(~unfillable)
-        top = pl.max_horizontal(prices)
-        bottom = pl.min_horizontal(prices)
-        df = df.with_columns(top.alias("high"), bottom.alias("low"))
+            issues += row_issues(df, unfillable, check="missing_values", action="dropped",
+                                 detail="no earlier close to carry forward")
+            df = _drop(df, {"missing_values": unfillable}, dropped)
+        df = df.with_columns(pl.max_horizontal(prices).alias("high"), pl.min_horizontal(prices).alias("low"))
+    else:  # raise drops too, so that the checks below see clean rows; it raises before returning them
+        df = _drop(df, {"missing_values": nulls, "non_positive_price": bad_price, "negative_volume": bad_volume,
+                        **ohlc_masks}, dropped)
 
     clean = df.drop("__row").cast(PANEL_SCHEMA | {"timestamp": panel.schema["timestamp"]})  # type: ignore[arg-type]
-    cal_text = None
+    cal_text, exclusions, breaks = None, [], []
     if clean.height:
         cal = calendar
         if cal is None and clean["timestamp"].n_unique() >= 2:
             cal = infer_frequency(clean["timestamp"].unique())
         if cal is not None:
             cal_text = cal.describe()
-            issues += _gap_issues(clean, cal) + _history_issues(clean, cal, jump_threshold)
+            found, breaks = gap_issues(clean, cal, max_gap_bars=max_gap_bars)
+            issues += found + history_issues(clean, cal, jump_threshold)
+            broken: dict[str, int] = {}
+            for b in breaks:
+                broken[b.instrument] = broken.get(b.instrument, 0) + 1
+            clean, issues, exclusions = _exclude(clean, issues, broken, exclude, dropped)
+            kept = set(clean["instrument"].unique().to_list())
+            breaks = [b for b in breaks if b.instrument in kept]
     report = ValidationReport(source=source, policy=policy, n_rows_in=n_in, n_rows_out=clean.height,
-                              issues=issues, notes=list(notes), n_instruments=clean["instrument"].n_unique(),
-                              calendar=cal_text)
+                              issues=issues, notes=notes, n_instruments=clean["instrument"].n_unique(),
+                              calendar=cal_text, dropped=dropped, exclusions=exclusions, breaks=breaks,
+                              max_gap_bars=max_gap_bars, jump_threshold=jump_threshold, exclude=tuple(exclude),
+                              adjust=adjust)
     if policy == "raise" and not report.ok:
         raise PanelValidationError(report)
     for issue in report.issues:
         logger.info("%s: %s", label, issue.line())
+    for exclusion in exclusions:
+        logger.warning("%s: %s", label, exclusion.line())
     n_bad = sum(i.severity != "info" for i in report.issues)
     if n_bad:
         logger.warning("%s: %d error/warning issue(s) under policy=%r, %d of %d rows kept; see the "

@@ -1,0 +1,202 @@
+"""Timestamp parsing and time zones for one raw column (used by ``_columns.py``).
+
+Encodings: datetimes, dates, strings (ISO or ``timestamp_format``), yyyymmdd integers and epoch
+numbers (seconds/ms/us/ns, which are instants in UTC).
+
+Time-zone rules (the panel's timestamps are the market's local time):
+
+- naive input (no zone, no UTC offset) is wall-clock time. Without ``tz`` it stays naive; with
+  ``tz`` it is read as local time in ``source_tz`` (default: ``tz``) and converted to ``tz``.
+- aware input (a zone in the dtype, an offset in the strings, epoch numbers) is never stripped.
+  With ``tz`` every timestamp is converted to ``tz``. Without ``tz`` it keeps its one zone (the
+  dtype's zone; the single UTC offset of all strings, as a fixed-offset zone; UTC for epochs).
+  Strings with several different UTC offsets (two markets, or daylight saving time) and no
+  ``tz`` are a DataError naming the offsets: only the market's zone puts them on one clock.
+- a mix of naive and aware strings: with ``tz``, naive ones are read as local time in
+  ``source_tz``/``tz`` and aware ones converted; without ``tz`` a DataError asks for it.
+
+Knows nothing about files, other columns or validation.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pandas as pd
+import polars as pl
+
+from kronos_quant.data._hints import option_hint
+from kronos_quant.errors import DataError
+
+__all__ = ["parse_timestamps"]
+
+# a UTC offset (or Z / UTC / GMT) right after a time of day: "...10:00:00+08:00", "...T10:00Z"
+_OFFSET_RE = r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(Z|z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$"
+_TZ_EXAMPLE = "America/New_York"
+
+
+def _epoch_unit(values: pd.Series) -> str:
+    top = float(values.abs().max())
+    return "s" if top < 1e11 else "ms" if top < 1e14 else "us" if top < 1e17 else "ns"
+
+
+def _to_polars(parsed: pd.Series | pd.DatetimeIndex, name: str) -> pl.Series:
+    return pl.from_pandas(pd.Series(parsed).dt.as_unit("us")).alias(name)
+
+
+def _parse_numeric(series: pl.Series, *, notes: list[str]) -> pl.Series:
+    """yyyymmdd integers -> naive dates; other numbers -> epoch instants (aware, UTC)."""
+    values = series.cast(pl.Float64).to_pandas()
+    present = values.dropna()
+    finite = present[present.abs() < float("inf")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if len(finite) and ((finite % 1) == 0).all() and finite.between(18000101, 22001231).all():
+            text = values.where(values.abs() < float("inf")).astype("Int64").astype("string")
+            parsed = pd.to_datetime(text, format="%Y%m%d", errors="coerce")
+        elif len(finite):
+            clean = values.where(values.abs() < 9.2e18)  # beyond int64 nanoseconds: unparseable
+            parsed = pd.to_datetime(clean, unit=_epoch_unit(finite), errors="coerce", utc=True)
+        else:
+            parsed = pd.to_datetime(pd.Series([pd.NaT] * len(values)))
+    n_bad = int(parsed.isna().sum() - values.isna().sum())
+    if n_bad:
+        notes.append(f"{n_bad} timestamp(s) in '{series.name}' could not be read as dates and are missing")
+    return _to_polars(parsed, series.name)
+
+
+def _parse_text(text: pl.Series, *, label: str, column: str, timestamp_format: str | None) -> pl.Series:
+    """Naive or UTC-aware Datetime[us] from strings of one kind (all naive or all with offsets)."""
+    try:
+        return text.str.to_datetime(format=timestamp_format, time_unit="us", strict=True)
+    except pl.exceptions.PolarsError:
+        pass
+    values = text.to_pandas()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas' "could not infer format" chatter
+        for utc in (False, True):
+            try:
+                return _to_polars(pd.to_datetime(values, format=timestamp_format, utc=utc), text.name)
+            except (ValueError, TypeError, OverflowError):
+                continue
+        coerced = pd.to_datetime(values, errors="coerce", format=timestamp_format, utc=True)
+    bad = values[coerced.isna() & values.notna()]
+    raise DataError(
+        f"{label}: cannot parse timestamp column '{column}' (e.g. {bad.head(3).tolist()}); pass "
+        f"{option_hint('timestamp_format', '%d/%m/%Y')} with the right format, or map another column "
+        "with columns={...}") from None
+
+
+def _where(mask: pl.Series, values: pl.Series) -> pl.Series:
+    return values.zip_with(mask, pl.Series(values.name, [None] * len(values), dtype=values.dtype))
+
+
+def _canonical_offset(text: str) -> str:
+    if text.upper() in ("Z", "UTC", "GMT"):
+        return "+00:00"
+    digits = text[1:].replace(":", "")
+    return f"{text[0]}{digits[:2]}:{digits[2:4] or '00'}"
+
+
+def _localize(ts: pl.Series, zone: str, *, label: str) -> pl.Series:
+    try:
+        return ts.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
+    except pl.exceptions.PolarsError as exc:
+        raise DataError(f"{label}: unknown time zone {zone!r} ({exc}); use an IANA name such as "
+                        f"'{_TZ_EXAMPLE}' or 'Asia/Shanghai'") from exc
+
+
+def _convert(ts: pl.Series, zone: str, *, label: str) -> pl.Series:
+    try:
+        return ts.dt.convert_time_zone(zone)
+    except pl.exceptions.PolarsError as exc:
+        raise DataError(f"{label}: cannot convert timestamps to time zone {zone!r} ({exc}); use an IANA name such "
+                        f"as '{_TZ_EXAMPLE}' or 'Asia/Shanghai', e.g. {option_hint('tz', _TZ_EXAMPLE)}") from exc
+
+
+def _to_market(ts: pl.Series, *, label: str, tz: str | None, source_tz: str | None, notes: list[str]) -> pl.Series:
+    """Apply the module's rules to a parsed (naive or aware) series."""
+    if tz is None and source_tz is not None:
+        raise DataError(f"{label}: source_tz={source_tz!r} needs tz=... (the output zone); "
+                        f"e.g. {option_hint('tz', _TZ_EXAMPLE)}")
+    if ts.dtype.time_zone is not None:  # type: ignore[union-attr]
+        return ts if tz is None else _convert(ts, tz, label=label)
+    if tz is None:
+        return ts
+    out = _localize(ts, source_tz or tz, label=label)
+    n_lost = int(out.null_count() - ts.null_count())
+    if n_lost:
+        notes.append(f"{n_lost} timestamp(s) do not exist in {source_tz or tz} (a daylight-saving jump) and are "
+                     "missing")
+    if source_tz and source_tz != tz:
+        out = _convert(out, tz, label=label)
+        notes.append(f"naive timestamps read as {source_tz} and converted to {tz}")
+    return out
+
+
+def _offset_text(text: pl.Series, *, label: str, column: str, timestamp_format: str | None, tz: str | None,
+                 source_tz: str | None, notes: list[str]) -> pl.Series:
+    """Strings, some or all with UTC offsets: parse and put them on the market clock."""
+    offsets = text.str.extract(_OFFSET_RE, 1)
+    aware = offsets.is_not_null()
+    naive = text.is_not_null() & ~aware
+    counts: dict[str, int] = {}
+    for raw_offset, n in offsets.drop_nulls().alias("offset").value_counts(sort=True).iter_rows():
+        key = _canonical_offset(raw_offset)
+        counts[key] = counts.get(key, 0) + n
+    if naive.any() and aware.any():
+        if tz is None:
+            eg_naive = text.filter(naive).head(1).to_list()
+            eg_aware = text.filter(aware).head(1).to_list()
+            raise DataError(
+                f"{label}: timestamp column '{column}' mixes timestamps with a UTC offset (e.g. {eg_aware}, "
+                f"{int(aware.sum())} rows) and without one (e.g. {eg_naive}, {int(naive.sum())} rows); set the "
+                f"market's time zone, e.g. {option_hint('tz', _TZ_EXAMPLE)}: timestamps with an offset are "
+                "converted to it and those without are read as its local time (or make the file consistent)")
+        with_offset = _parse_text(_where(aware, text), label=label, column=column, timestamp_format=timestamp_format)
+        without = _parse_text(_where(naive, text), label=label, column=column, timestamp_format=timestamp_format)
+        with_offset = _to_market(with_offset, label=label, tz=tz, source_tz=None, notes=notes)
+        without = _to_market(without, label=label, tz=tz, source_tz=source_tz, notes=notes)
+        notes.append(f"'{column}': {int(aware.sum())} timestamps with a UTC offset converted to {tz}, "
+                     f"{int(naive.sum())} without one read as {source_tz or tz} local time")
+        return with_offset.zip_with(aware, without)
+    parsed = _parse_text(text, label=label, column=column, timestamp_format=timestamp_format)
+    if parsed.dtype.time_zone is None:  # type: ignore[union-attr]  # a custom format without %z
+        return _to_market(parsed, label=label, tz=tz, source_tz=source_tz, notes=notes)
+    if tz is not None:
+        if len(counts) > 1:
+            notes.append(f"'{column}': UTC offsets {counts} converted to {tz}")
+        return _convert(parsed, tz, label=label)
+    if len(counts) > 1:
+        shown = dict(list(counts.items())[:6])
+        raise DataError(
+            f"{label}: timestamp column '{column}' has {len(counts)} different UTC offsets {shown} (rows per "
+            "offset): two markets, or daylight-saving time; they cannot be put on one market clock without the "
+            f"market's time zone: set {option_hint('tz', _TZ_EXAMPLE)}; every timestamp is converted to it")
+    offset = next(iter(counts))
+    zone = "UTC" if offset == "+00:00" else offset
+    try:
+        return parsed.dt.convert_time_zone(zone)
+    except pl.exceptions.PolarsError:
+        raise DataError(f"{label}: timestamp column '{column}' has the UTC offset {offset}, which is not a whole "
+                        f"number of hours; set the market's time zone, e.g. {option_hint('tz', 'Asia/Kolkata')}"
+                        ) from None
+
+
+def parse_timestamps(series: pl.Series, *, label: str, column: str, timestamp_format: str | None, tz: str | None,
+                     source_tz: str | None, notes: list[str]) -> pl.Series:
+    """Datetime[us] on the market clock (see the module docstring) from any common timestamp encoding."""
+    dtype = series.dtype
+    if isinstance(dtype, pl.Datetime):
+        parsed = series.dt.cast_time_unit("us")
+    elif dtype == pl.Date:
+        parsed = series.cast(pl.Datetime("us"))
+    elif dtype.is_numeric():
+        parsed = _parse_numeric(series, notes=notes)
+    elif dtype == pl.Utf8:
+        return _offset_text(series.str.strip_chars(), label=label, column=column, timestamp_format=timestamp_format,
+                            tz=tz, source_tz=source_tz, notes=notes)
+    else:
+        raise DataError(f"{label}: timestamp column '{column}' has dtype {dtype}; expected dates, datetimes, "
+                        "strings or epoch numbers; map another column with columns={...}")
+    return _to_market(parsed, label=label, tz=tz, source_tz=source_tz, notes=notes)
