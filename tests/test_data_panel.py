@@ -264,3 +264,194 @@ def test_instrument_codes_keep_leading_zeros(tmp_path: Path) -> None:
     (tmp_path / "cn.csv").write_text("code,date,open,high,low,close,volume\n"
                                      "000001,2024-01-02,1,1,1,1,1\n600000,2024-01-02,2,2,2,2,2\n")
     assert load_panel(tmp_path / "cn.csv")["instrument"].to_list() == ["000001", "600000"]
+
+
+# ----------------------------------------------------------------------------- issue 12: silent wrong results
+def _long_file(path: Path, id_column: str = "PERMNO", n: int = 6, names: tuple[str, ...] = ("10001", "10002", "10003"),
+               encoding: str = "utf-8") -> pd.DataFrame:
+    df = _long(names, n=n).rename(columns={"instrument": id_column}).sample(frac=1.0, random_state=3)
+    path.write_bytes(df.to_csv(index=False).encode(encoding))
+    return df
+
+
+def test_unrecognised_identifier_column_is_refused_with_the_fix(tmp_path: Path) -> None:
+    # before: read as ONE instrument named after the file, 12 of 18 rows dropped as duplicates, exit 0
+    _long_file(tmp_path / "crsp.csv")
+    with pytest.raises(DataError) as err:
+        load_panel(tmp_path / "crsp.csv", policy="drop")
+    msg = str(err.value)
+    assert "crsp.csv" in msg and "12 of 18 distinct rows repeat" in msg and "'PERMNO'" in msg
+    assert "columns={'PERMNO': 'instrument'}" in msg and "data.columns: {PERMNO: instrument}" in msg
+    panel = load_panel(tmp_path / "crsp.csv", columns={"PERMNO": "instrument"})
+    assert panel.group_by("instrument").len().sort("instrument").rows() == [("10001", 6), ("10002", 6), ("10003", 6)]
+    # one instrument with a single conflicting duplicate row is not a long file: validation reports it instead
+    one = _bars(6)
+    pd.concat([one, one.iloc[[2]].assign(close=99.0)]).to_csv(tmp_path / "ONE.csv", index=False)
+    with pytest.raises(DataError, match=r"duplicate_timestamp: ONE: 2 \| at 2024-01-03 \| .*close 12 / 99"):
+        load_panel(tmp_path / "ONE.csv")
+    # a file saved twice over (identical copies) is not refused either: the copies are dropped and counted
+    pd.concat([one, one]).to_csv(tmp_path / "TWICE.csv", index=False)
+    panel, report = load_panel_with_report(tmp_path / "TWICE.csv")
+    assert panel.height == 6 and report.dropped == {"identical_duplicates": 6}
+
+
+def test_non_utf8_bytes_are_refused_naming_the_encoding(tmp_path: Path) -> None:
+    # before: 'Tícker' in cp1252 was read as 'T\ufffdcker', not recognised, and the file collapsed to one instrument
+    df = _long(("AAA", "BBB"), n=4).rename(columns={"instrument": "Tícker"})
+    (tmp_path / "latin.csv").write_bytes(df.to_csv(index=False).encode("cp1252"))
+    with pytest.raises(DataError) as err:
+        load_panel(tmp_path / "latin.csv")
+    msg = str(err.value)
+    assert "latin.csv" in msg and "not valid utf-8" in msg and "byte 0xed in the header" in msg
+    assert "encoding='gb18030'" in msg and "data.encoding" in msg
+    with pytest.raises(DataError, match="no instrument column|distinct rows repeat"):  # decoded, but 'Tícker' is no alias
+        load_panel(tmp_path / "latin.csv", encoding="cp1252")
+    assert load_panel(tmp_path / "latin.csv", encoding="cp1252", columns={"Tícker": "instrument"}).height == 8
+    with pytest.raises(DataError, match="unknown text encoding"):
+        load_panel(tmp_path / "latin.csv", encoding="klingon")
+    # a Chinese Excel export (GB18030) with akshare's column names
+    cn = pd.DataFrame({"日期": ["2024-01-02", "2024-01-03"], "股票代码": ["000001", "000001"], "开盘": [10.0, 10.2],
+                       "收盘": [10.1, 10.3], "最高": [10.5, 10.6], "最低": [9.9, 10.0], "成交量": [1e5, 2e5],
+                       "成交额": [1e6, 2e6]})
+    (tmp_path / "cn.csv").write_bytes(cn.to_csv(index=False).encode("gb18030"))
+    with pytest.raises(DataError, match="not valid utf-8"):
+        load_panel(tmp_path / "cn.csv")
+    panel = load_panel(tmp_path / "cn.csv", encoding="gb18030")
+    assert panel["instrument"].to_list() == ["000001"] * 2 and panel["close"].to_list() == [10.1, 10.3]
+
+
+def test_akshare_tushare_baostock_and_kronos_example_columns(tmp_path: Path) -> None:
+    akshare = pd.DataFrame({"日期": ["2024-01-02", "2024-01-03"], "股票代码": ["600000", "600000"],
+                            "开盘": [10.0, 10.2], "收盘": [10.1, 10.3], "最高": [10.5, 10.6], "最低": [9.9, 10.0],
+                            "成交量": [1e5, 2e5], "成交额": [1e6, 2e6], "振幅": [1.0, 2.0], "涨跌幅": [0.5, 2.0]})
+    akshare.to_csv(tmp_path / "ak.csv", index=False)  # UTF-8, as akshare users save it
+    panel = load_panel(tmp_path / "ak.csv")
+    assert panel.row(0) == ("600000", dt.datetime(2024, 1, 2), 10.0, 10.5, 9.9, 10.1, 1e5, 1e6)
+    kronos = akshare.rename(columns={"开盘": "开盘价", "收盘": "收盘价", "最高": "最高价", "最低": "最低价"})
+    assert load_panel(kronos).equals(panel)  # the original Kronos examples' names
+    tushare = pd.DataFrame({"ts_code": ["600000.SH", "600000.SH"], "trade_date": [20240103, 20240102],
+                            "open": [10.2, 10.0], "high": [10.6, 10.5], "low": [10.0, 9.9], "close": [10.3, 10.1],
+                            "pre_close": [10.1, 9.8], "change": [0.2, 0.3], "pct_chg": [2.0, 3.0],
+                            "vol": [2e3, 1e3], "amount": [2e3, 1e3]})
+    ts = load_panel(tushare)
+    assert ts["timestamp"].to_list() == [dt.datetime(2024, 1, 2), dt.datetime(2024, 1, 3)]
+    assert ts["close"].to_list() == [10.1, 10.3] and ts["volume"].to_list() == [1e3, 2e3]  # not pre_close
+    (tmp_path / "bs.csv").write_text(
+        "date,time,code,open,high,low,close,volume,amount,adjustflag\n"
+        "2024-01-02,20240102093500000,sh.600000,10,10.2,9.9,10.1,1000,10100,3\n"
+        "2024-01-02,20240102094000000,sh.600000,10.1,10.3,10,10.2,1200,12240,3\n")
+    bs = load_panel(tmp_path / "bs.csv")
+    assert bs["timestamp"].to_list() == [dt.datetime(2024, 1, 2, 9, 35), dt.datetime(2024, 1, 2, 9, 40)]
+    assert bs["instrument"].unique().to_list() == ["sh.600000"]
+
+
+def _offsets_file(path: Path, offsets: dict[str, str]) -> None:
+    days = pd.bdate_range("2024-01-02", periods=8)
+    rows = [(name, f"{d:%Y-%m-%d}T00:00:00{off}", 10.0, 11.0, 9.0, 10.0 + 0.1 * k) for name, off in offsets.items()
+            for k, d in enumerate(days)]
+    pd.DataFrame(rows, columns=["ticker", "timestamp", "open", "high", "low", "close"]).to_csv(path, index=False)
+
+
+def test_mixed_utc_offsets_are_converted_to_the_market_zone_or_refused(tmp_path: Path) -> None:
+    # before: both were converted to UTC and stripped: Shanghai midnights became 16:00 the day before (Sundays)
+    _offsets_file(tmp_path / "mixed.csv", {"SH": "+08:00", "NY": "-05:00"})
+    with pytest.raises(DataError) as err:
+        load_panel(tmp_path / "mixed.csv")
+    msg = str(err.value)
+    assert "mixed.csv" in msg and "'+08:00': 8" in msg and "'-05:00': 8" in msg and "data.tz:" in msg
+    panel = load_panel(tmp_path / "mixed.csv", tz="Asia/Shanghai")
+    assert panel.schema["timestamp"].time_zone == "Asia/Shanghai"
+    assert panel["timestamp"].dt.weekday().max() <= 5  # no weekend bars
+    sh = panel.filter(pl.col("instrument") == "SH")["timestamp"]
+    assert sh.dt.hour().unique().to_list() == [0] and sh.dt.date().to_list() == list(pd.bdate_range(
+        "2024-01-02", periods=8).date)
+    assert panel.filter(pl.col("instrument") == "NY")["timestamp"].dt.hour().unique().to_list() == [13]
+    # one offset throughout: kept as that fixed zone, dates unchanged; a UTC offset gives UTC
+    _offsets_file(tmp_path / "sh.csv", {"SH": "+08:00"})
+    one = load_panel(tmp_path / "sh.csv")
+    assert one["timestamp"].dt.hour().unique().to_list() == [0] and one["timestamp"][0].utcoffset() == dt.timedelta(hours=8)
+    _offsets_file(tmp_path / "z.csv", {"C": "Z"})
+    assert load_panel(tmp_path / "z.csv").schema["timestamp"].time_zone == "UTC"
+
+
+def test_daylight_saving_offsets_need_the_zone_and_then_keep_the_dates(tmp_path: Path) -> None:
+    days = pd.bdate_range("2024-03-06", periods=6, tz="America/New_York")  # DST starts 2024-03-10
+    stamps = [d.isoformat() for d in days]  # ...-05:00 then ...-04:00
+    df = pd.DataFrame({"symbol": "SPY", "date": stamps, "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0})
+    with pytest.raises(DataError, match="daylight-saving"):
+        load_panel(df)
+    panel = load_panel(df, tz="America/New_York")
+    assert panel["timestamp"].dt.hour().unique().to_list() == [0]
+    assert panel["timestamp"].dt.date().to_list() == list(days.date)
+
+
+def test_naive_and_aware_mix_recommends_tz_not_a_missing_key(tmp_path: Path) -> None:
+    df = pd.DataFrame({"symbol": "X", "date": ["2024-01-02 10:00", "2024-01-03T10:00:00+08:00"],
+                       "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0})
+    with pytest.raises(DataError) as err:
+        load_panel(df)
+    msg = str(err.value)
+    assert "mixes timestamps with a UTC offset" in msg and "data.tz:" in msg and "timestamp_format" not in msg
+    panel = load_panel(df, tz="Asia/Shanghai")  # naive = local time in tz, aware converted to it
+    assert [t.hour for t in panel["timestamp"].to_list()] == [10, 10]
+
+
+def test_files_in_different_zones_need_tz(tmp_path: Path) -> None:
+    aware = _bars(3).assign(timestamp=lambda f: f["timestamp"].dt.tz_localize("Asia/Shanghai"))
+    aware.to_parquet(tmp_path / "A.parquet", index=False)
+    _bars(3).to_csv(tmp_path / "B.csv", index=False)
+    with pytest.raises(DataError, match="different time zones.*A.parquet.*data.tz"):
+        load_panel(tmp_path)
+    panel = load_panel(tmp_path, tz="Asia/Shanghai")
+    assert panel.height == 6 and panel["timestamp"].dt.hour().unique().to_list() == [0]
+
+
+def test_log_lines_name_the_file_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    _bars(4).drop(columns=["amount"]).to_csv(tmp_path / "one.csv", index=False)
+    with caplog.at_level("INFO", logger="kronos_quant.data"):
+        load_panel(tmp_path / "one.csv")
+    lines = [r.getMessage() for r in caplog.records if "no amount column" in r.getMessage()]
+    assert lines and all(line.count("one.csv") == 1 for line in lines), lines
+
+
+# ----------------------------------------------------------------------------- adjust (issue 14)
+def _split_and_dividend() -> pd.DataFrame:
+    """A 2-for-1 split on day 3 and a 1.00 dividend going ex on day 4; Adj Close computed as Yahoo does."""
+    close = np.array([100.0, 102.0, 104.0, 52.0, 53.0, 54.0])
+    split_mult = np.where(np.arange(6) < 3, 0.5, 1.0)
+    div_mult = np.where(np.arange(6) < 4, 1 - 1.0 / 52.0, 1.0)  # 1 - dividend / close before the ex-date
+    return pd.DataFrame({"Date": pd.bdate_range("2024-01-02", periods=6), "Open": close - 1, "High": close + 2,
+                         "Low": close - 2, "Close": close, "Adj Close": close * split_mult * div_mult,
+                         "Volume": [1000.0, 1000, 1000, 2000, 2000, 2000], "Stock Splits": [0, 0, 0, 2.0, 0, 0]})
+
+
+def test_adjust_total_return_and_splits_known_answers() -> None:
+    df = _split_and_dividend()
+    raw, report = load_panel_with_report(df, instrument="X")
+    assert raw["close"].to_list() == df["Close"].tolist() and report.adjust == "none"
+    assert report.by_check("suspicious_jump")  # the split looks like a -69% day
+    assert any("adjust='total_return'" in n for n in report.notes)
+    total, report = load_panel_with_report(df, instrument="X", adjust="total_return")
+    factor = df["Adj Close"] / df["Close"]
+    np.testing.assert_allclose(total["close"].to_numpy(), df["Adj Close"].to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(total["open"].to_numpy(), (df["Open"] * factor).to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(total["volume"].to_numpy(), (df["Volume"] / factor).to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(total["amount"].to_numpy(), (raw["amount"]).to_numpy(), rtol=1e-12)  # unchanged
+    assert not report.by_check("suspicious_jump") and report.adjust == "total_return"
+    assert report.to_dict()["adjust"] == "total_return"
+    splits, report = load_panel_with_report(df, instrument="X", adjust="splits")
+    assert splits["close"].to_list() == [50.0, 51.0, 52.0, 52.0, 53.0, 54.0]  # the dividend is not adjusted
+    assert splits["volume"].to_list() == [2000.0] * 6 and not report.by_check("suspicious_jump")
+
+
+def test_adjust_without_the_needed_columns_says_why() -> None:
+    df = _split_and_dividend()
+    with pytest.raises(DataError, match="adjust='splits' needs a split-ratio column.*cannot be split apart"):
+        load_panel(df.drop(columns=["Stock Splits"]), instrument="X", adjust="splits")
+    with pytest.raises(DataError, match="adjust='total_return' needs a raw close and an adjusted-close column"):
+        load_panel(df.drop(columns=["Adj Close"]), instrument="X", adjust="total_return")
+    with pytest.raises(DataError, match="adjust='total_return' needs"):  # 'Adj Close' alone is used as the close
+        load_panel(df.drop(columns=["Close"]), instrument="X", adjust="total_return")
+    mapped = df.rename(columns={"Adj Close": "px_adj"})
+    out = load_panel(mapped, instrument="X", adjust="total_return", columns={"px_adj": "adj_close"})
+    assert out["close"][3] == pytest.approx(51.0)

@@ -6,10 +6,17 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import pandas as pd
 import polars as pl
 import pytest
 
-from kronos_quant.data import BarCalendar, PanelValidationError, load_panel_with_report, validate_panel
+from kronos_quant.data import (
+    BarCalendar,
+    PanelValidationError,
+    SegmentBreak,
+    load_panel_with_report,
+    validate_panel,
+)
 from kronos_quant.data.panel import PANEL_SCHEMA
 from kronos_quant.errors import DataError
 
@@ -196,3 +203,123 @@ def test_time_zone_aware_intraday_panel_across_a_dst_change() -> None:
     gaps = report.by_check("gaps")
     assert [(g.instrument, g.count) for g in gaps] == [("SYN001", 10)]
     assert all(t.hour == 14 for t in gaps[0].timestamps)
+
+
+# ----------------------------------------------------------------------------- issue 12: duplicates, junk, breaks
+def _panel(rows: list[tuple]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=list(PANEL_SCHEMA), orient="row").cast(PANEL_SCHEMA)
+
+
+def _series(name: str, days: list[dt.datetime], close: list[float] | None = None) -> list[tuple]:
+    close = close or [10.0 + 0.01 * k for k in range(len(days))]
+    return [(name, t, c, c * 1.01, c * 0.99, c, 100.0, 100.0 * c) for t, c in zip(days, close)]
+
+
+def test_conflicting_duplicates_raise_or_warn_and_are_never_kept(caplog: pytest.LogCaptureFixture) -> None:
+    days = [d(k) for k in (1, 2, 3, 4, 5)]
+    rows = _series("AAA", days) + _series("BBB", days)
+    bogus = ("AAA", d(3), 10.0, 15.3, 9.9, 15.3, 100.0, 1530.0)  # a second, bogus Jan 3 bar 1.5x the close
+    copy = rows[6]  # an exact copy of BBB's Jan 2 row
+    panel = _panel(rows + [bogus, copy])
+    with pytest.raises(PanelValidationError) as err:
+        validate_panel(panel, policy="raise", source="prices.csv")
+    assert "duplicate_timestamp: AAA: 2 | at 2024-01-03 | rows for one bar disagree" in str(err.value)
+    assert "close 10.02 / 15.3" in str(err.value)
+    for policy in ("drop", "fill"):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="kronos_quant.data"):
+            clean, report = validate_panel(panel, policy=policy, source="prices.csv")  # type: ignore[arg-type]
+        warned = [r.getMessage() for r in caplog.records if "conflicting duplicate" in r.getMessage()]
+        assert len(warned) == 1 and "AAA 2024-01-03 (2 rows)" in warned[0] and "BBB" not in warned[0]
+        assert d(3) not in rows_of(clean, "AAA") and clean["close"].max() < 11  # neither row is kept
+        assert report.dropped == {"identical_duplicates": 1, "duplicate_timestamp": 2}
+        assert report.n_rows_in == report.n_rows_out + 3
+        assert report.by_check("identical_duplicates")[0].severity == "info"
+        assert sorted(rows_of(clean, "BBB")) == days
+
+
+def test_history_breaks_are_listed_and_exclusions_recorded() -> None:
+    days = [dt.datetime(2024, 1, 1) + dt.timedelta(days=k) for k in range(60)]
+    days = [t for t in days if t.weekday() < 5][:40]
+    gap_days = days[:10] + days[25:]  # BBB lacks 15 bars the others have
+    junk = [40.0] * 20 + [0.002] + [40.0] * 19  # CCC: a $0.002 print beside $40
+    panel = _panel(_series("AAA", days) + _series("BBB", gap_days) + _series("CCC", days, junk))
+    clean, report = validate_panel(panel, policy="drop")
+    assert clean["instrument"].unique().sort().to_list() == ["AAA", "BBB", "CCC"]  # default: kept, reported
+    assert report.breaks == [SegmentBreak("BBB", days[25], days[9], 15)]
+    assert report.segment_starts() == {"BBB": [days[25]]}
+    assert report.breaks_frame().rows() == [("BBB", days[25], days[9], 15)]
+    assert "history breaks" in report.by_check("gaps")[0].detail and report.max_gap_bars == 10
+    assert validate_panel(panel, policy="drop", max_gap_bars=15)[1].breaks == []  # 15 bars is not longer than 15
+    clean, report = validate_panel(panel, policy="drop", exclude=["jumps", "gaps"])
+    assert clean["instrument"].unique().to_list() == ["AAA"]
+    assert [(e.instrument, e.check, e.n_rows) for e in report.exclusions] == [("BBB", "gaps", 25), ("CCC", "jumps", 40)]
+    assert "first at 2024-01-29" in report.exclusions[1].detail and report.breaks == []
+    assert report.dropped == {"excluded": 65} and report.n_rows_out == 40
+    assert {i.action for i in report.by_check("suspicious_jump")} == {"excluded (instrument dropped)"}
+    text = report.summary(max_lines=None)
+    assert "exclusion: BBB: excluded (gaps" in text and "exclusion: CCC: excluded (jumps" in text
+    assert json.loads(json.dumps(report.to_dict()))["exclusions"][0]["instrument"] == "BBB"
+    with pytest.raises(ValueError, match="exclude must name checks"):
+        validate_panel(panel, exclude=["spikes"])
+
+
+def test_a_single_instruments_long_outage_is_a_break_but_a_holiday_week_is_not() -> None:
+    weekdays = [t.to_pydatetime() for t in pd.bdate_range("2015-01-01", periods=800)]
+    hole = weekdays[:200] + weekdays[580:]  # 380 weekdays without any bar: an outage, not a holiday
+    _, report = validate_panel(_panel(_series("X", hole)))
+    assert report.breaks == [SegmentBreak("X", weekdays[580], weekdays[199], 380)]
+    holiday = weekdays[:200] + weekdays[206:]  # a 6-weekday closure (Chinese New Year is about this long)
+    _, report = validate_panel(_panel(_series("X", holiday)))
+    assert report.breaks == [] and not report.by_check("gaps")
+
+
+def test_validation_config_accepts_the_plain_policy_and_the_mapping(tmp_path: Path) -> None:
+    from kronos_quant.config import config_from_dict
+    from kronos_quant.errors import ConfigError
+    from kronos_quant.workflow import load_strategy_data
+
+    assert config_from_dict({"data": {"validation": "drop"}}).data.validation.policy == "drop"
+    assert config_from_dict({}).data.validation.options() == {"policy": "fill", "exclude": (), "max_gap_bars": 10,
+                                                             "jump_threshold": 0.4}
+    with pytest.raises(ConfigError, match="exclude"):
+        config_from_dict({"data": {"validation": {"policy": "drop", "exclude": ["spikes"]}}})
+    days = [t.to_pydatetime() for t in pd.bdate_range("2024-01-01", periods=30)]
+    junk = [40.0] * 15 + [0.002] + [40.0] * 14
+    _panel(_series("AAA", days) + _series("CCC", days, junk)).write_csv(tmp_path / "prices.csv")
+    cfg = config_from_dict({"data": {"source": "file", "path": str(tmp_path / "prices.csv"),
+                                     "validation": {"policy": "drop", "exclude": ["jumps"]}}})
+    panel, report = load_strategy_data(cfg)
+    assert panel["instrument"].unique().to_list() == ["AAA"]
+    assert [(e.instrument, e.check) for e in report.exclusions] == [("CCC", "jumps")]
+
+
+def test_summary_line_limit_and_the_cli_option(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from kronos_quant.cli import app
+
+    days = [t.to_pydatetime() for t in pd.bdate_range("2024-01-01", periods=5)]
+    rows = []
+    for k in range(70):  # one zero-volume bar each: 70 info lines
+        series = _series(f"S{k:02d}", days)
+        series[2] = series[2][:6] + (0.0, 0.0)
+        rows += series
+    _panel(rows).write_csv(tmp_path / "many.csv")
+    _, report = load_panel_with_report(tmp_path / "many.csv")
+    assert len(report.summary().splitlines()) == 60 and "summary(max_lines=None)" in report.summary()
+    assert len(report.summary(max_lines=None).splitlines()) > 70
+    short = CliRunner().invoke(app, ["data", "validate", str(tmp_path / "many.csv")])
+    full = CliRunner().invoke(app, ["data", "validate", str(tmp_path / "many.csv"), "--max-lines", "0"])
+    assert short.exit_code == 0 and full.exit_code == 0, full.output
+    assert "more lines" in short.output and "more lines" not in full.output and "S69" in full.output
+
+
+def test_panel_and_validate_do_not_import_each_other() -> None:
+    import ast
+
+    pkg = Path(__file__).resolve().parents[1] / "kronos_quant" / "data"
+    for name in ("validate.py", "report.py", "contract.py", "_history.py"):
+        tree = ast.parse((pkg / name).read_text())
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        assert "kronos_quant.data.panel" not in imported, name

@@ -20,12 +20,11 @@ import numpy as np
 import polars as pl
 
 from kronos_quant.data.calendar import BarCalendar
-from kronos_quant.data.report import SegmentBreak, Severity, ValidationIssue, fmt_time
+from kronos_quant.data.report import MAX_EXAMPLES, SegmentBreak, Severity, ValidationIssue, fmt_time
 from kronos_quant.schema import PRICE_FIELDS
 
 __all__ = ["MAX_EXAMPLES", "OUTAGE_DAYS", "row_issues", "gap_issues", "history_issues"]
 
-MAX_EXAMPLES = 5
 OUTAGE_DAYS = 10  # longest run of weekdays without any bar that still counts as an exchange holiday
 
 

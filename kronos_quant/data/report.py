@@ -26,9 +26,10 @@ import polars as pl
 
 from kronos_quant.errors import DataError
 
-__all__ = ["Severity", "ValidationIssue", "Exclusion", "SegmentBreak", "ValidationReport", "PanelValidationError"]
+__all__ = ["MAX_EXAMPLES", "Severity", "ValidationIssue", "Exclusion", "SegmentBreak", "ValidationReport", "PanelValidationError"]
 
 Severity = Literal["error", "warning", "info"]
+MAX_EXAMPLES = 5  # example timestamps kept per issue
 
 
 def fmt_time(t: dt.datetime) -> str:
@@ -55,7 +56,7 @@ class ValidationIssue:
 
     def line(self) -> str:
         when = ", ".join(fmt_time(t) for t in self.timestamps)
-        more = " ..." if self.count > len(self.timestamps) and self.timestamps else ""
+        more = " ..." if len(self.timestamps) >= MAX_EXAMPLES and self.count > MAX_EXAMPLES else ""
         parts = [f"{self.check}: {self.instrument or '(panel)'}: {self.count}"]
         if when:
             parts.append(f"at {when}{more}")
