@@ -455,3 +455,14 @@ def test_adjust_without_the_needed_columns_says_why() -> None:
     mapped = df.rename(columns={"Adj Close": "px_adj"})
     out = load_panel(mapped, instrument="X", adjust="total_return", columns={"px_adj": "adj_close"})
     assert out["close"][3] == pytest.approx(51.0)
+
+
+def test_converting_date_labelled_daily_bars_warns(caplog: pytest.LogCaptureFixture) -> None:
+    utc_midnights = _bars(3).assign(timestamp=lambda f: f["timestamp"].dt.tz_localize("UTC"))
+    with caplog.at_level("WARNING", logger="kronos_quant.data"):
+        panel, report = load_panel_with_report(utc_midnights, instrument="X", tz="America/New_York")
+    assert panel["timestamp"][0].hour == 19  # converted, as asked: 2024-01-01 19:00 New York
+    assert any("3 midnight timestamps (daily bars labelled by date?) fall on another date" in n for n in report.notes)
+    assert any("fall on another date" in r.getMessage() for r in caplog.records)
+    _, report = load_panel_with_report(utc_midnights, instrument="X", tz="Asia/Shanghai")  # same dates: no note
+    assert not any("another date" in n for n in report.notes)

@@ -34,7 +34,7 @@ def row_issues(df: pl.DataFrame, mask: pl.Series, *, check: str, action: str, de
     hit = df.filter(mask)
     out = []
     for (name,), grp in hit.group_by(["instrument"], maintain_order=True):
-        stamps = tuple(grp["timestamp"].unique(maintain_order=True).head(MAX_EXAMPLES).to_list())
+        stamps = tuple(grp["timestamp"].drop_nulls().unique(maintain_order=True).head(MAX_EXAMPLES).to_list())
         text = detail
         if show_values:
             first = grp.row(0, named=True)

@@ -20,6 +20,7 @@ Knows nothing about files, other columns or validation.
 
 from __future__ import annotations
 
+import logging
 import warnings
 
 import pandas as pd
@@ -31,6 +32,8 @@ from kronos_quant.errors import DataError
 __all__ = ["parse_timestamps"]
 
 # a UTC offset (or Z / UTC / GMT) right after a time of day: "...10:00:00+08:00", "...T10:00Z"
+logger = logging.getLogger(__name__)
+
 _OFFSET_RE = r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(Z|z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$"
 _TZ_EXAMPLE = "America/New_York"
 
@@ -106,12 +109,20 @@ def _localize(ts: pl.Series, zone: str, *, label: str) -> pl.Series:
                         f"'{_TZ_EXAMPLE}' or 'Asia/Shanghai'") from exc
 
 
-def _convert(ts: pl.Series, zone: str, *, label: str) -> pl.Series:
+def _convert(ts: pl.Series, zone: str, *, label: str, notes: list[str]) -> pl.Series:
     try:
-        return ts.dt.convert_time_zone(zone)
+        out = ts.dt.convert_time_zone(zone)
     except pl.exceptions.PolarsError as exc:
         raise DataError(f"{label}: cannot convert timestamps to time zone {zone!r} ({exc}); use an IANA name such "
                         f"as '{_TZ_EXAMPLE}' or 'Asia/Shanghai', e.g. {option_hint('tz', _TZ_EXAMPLE)}") from exc
+    midnight = (ts.dt.hour() == 0) & (ts.dt.minute() == 0) & (ts.dt.second() == 0)
+    moved = int((ts.dt.date() != out.dt.date()).sum())
+    if moved and midnight.drop_nulls().all():
+        message = (f"{moved} midnight timestamps (daily bars labelled by date?) fall on another date in {zone}; "
+                   "if the dates are the trading days, store them without a time zone or in the market's zone")
+        logger.warning("%s: %s", label, message)
+        notes.append(message)
+    return out
 
 
 def _to_market(ts: pl.Series, *, label: str, tz: str | None, source_tz: str | None, notes: list[str]) -> pl.Series:
@@ -120,7 +131,7 @@ def _to_market(ts: pl.Series, *, label: str, tz: str | None, source_tz: str | No
         raise DataError(f"{label}: source_tz={source_tz!r} needs tz=... (the output zone); "
                         f"e.g. {option_hint('tz', _TZ_EXAMPLE)}")
     if ts.dtype.time_zone is not None:  # type: ignore[union-attr]
-        return ts if tz is None else _convert(ts, tz, label=label)
+        return ts if tz is None else _convert(ts, tz, label=label, notes=notes)
     if tz is None:
         return ts
     out = _localize(ts, source_tz or tz, label=label)
@@ -129,7 +140,7 @@ def _to_market(ts: pl.Series, *, label: str, tz: str | None, source_tz: str | No
         notes.append(f"{n_lost} timestamp(s) do not exist in {source_tz or tz} (a daylight-saving jump) and are "
                      "missing")
     if source_tz and source_tz != tz:
-        out = _convert(out, tz, label=label)
+        out = _convert(out, tz, label=label, notes=notes)
         notes.append(f"naive timestamps read as {source_tz} and converted to {tz}")
     return out
 
@@ -166,7 +177,7 @@ def _offset_text(text: pl.Series, *, label: str, column: str, timestamp_format: 
     if tz is not None:
         if len(counts) > 1:
             notes.append(f"'{column}': UTC offsets {counts} converted to {tz}")
-        return _convert(parsed, tz, label=label)
+        return _convert(parsed, tz, label=label, notes=notes)
     if len(counts) > 1:
         shown = dict(list(counts.items())[:6])
         raise DataError(

@@ -40,7 +40,7 @@ ADJUST_MODES: tuple[str, ...] = ("none", "splits", "total_return")
 
 def _total_return(close: pl.Series, adj_close: pl.Series, notes: list[str]) -> pl.Series:
     ok = (close > 0) & (adj_close > 0)
-    factor = (adj_close / close).zip_with(ok.fill_null(False), pl.Series([None] * len(close), dtype=pl.Float64))
+    factor = (adj_close / close).zip_with(ok.fill_null(False), pl.Series("factor", [None] * len(close), dtype=pl.Float64))
     n_bad = int((factor.is_null() & close.is_not_null()).sum())
     if n_bad:
         notes.append(f"adjust=total_return: {n_bad} bar(s) without a usable adjusted close get missing prices")
@@ -53,7 +53,7 @@ def _splits(instrument: pl.Series, timestamp: pl.Series, ratio: pl.Series, notes
     if n_bad:
         notes.append(f"adjust=splits: {n_bad} negative or non-finite split ratio(s) ignored")
     frame = pl.DataFrame({"i": instrument, "t": timestamp,
-                          "r": ratio.zip_with(valid.fill_null(False), pl.Series([1.0] * len(ratio)))})
+                          "r": ratio.zip_with(valid.fill_null(False), pl.Series("r", [1.0] * len(ratio), dtype=pl.Float64))})
     per_bar = frame.group_by(["i", "t"]).agg(pl.col("r").max().log().alias("lr")).sort(["i", "t"])
     later = (pl.col("lr").sum() - pl.col("lr").cum_sum()).over("i")  # log ratios of splits strictly after t
     per_bar = per_bar.with_columns((-later).exp().alias("factor"))

@@ -191,9 +191,9 @@ def load_panel_with_report(source: Source, **options: Unpack[LoadOptions]) -> tu
     """Like ``load_panel`` but also return the ``ValidationReport`` (with the loader's notes)."""
     o = _complete(options, LoadOptions)
     frame, notes = read_panel(source, **{k: o[k] for k in ReadOptions.__optional_keys__})  # type: ignore[misc]
-    label = str(source) if isinstance(source, (str, Path)) else None
+    label = str(source) if isinstance(source, (str, Path)) else "<DataFrame>"
     for note in notes:
-        logger.info("%s: %s", label or "<DataFrame>", note)
+        logger.info("%s: %s", label, note)
     if o["validate"]:
         return validate_panel(frame, policy=o["policy"], source=label, notes=notes, exclude=o["exclude"],
                               max_gap_bars=o["max_gap_bars"], jump_threshold=o["jump_threshold"], adjust=o["adjust"])

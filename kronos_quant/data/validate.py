@@ -111,7 +111,7 @@ def _duplicates(df: pl.DataFrame, *, policy: str, label: str,
     action = "raised" if policy == "raise" else "dropped (every row of the bar)"
     hit = df.filter(clash)
     for _, grp in hit.group_by(["instrument"], maintain_order=True):
-        issues += row_issues(grp, pl.Series([True] * grp.height), check="duplicate_timestamp", action=action,
+        issues += row_issues(grp, pl.Series("hit", [True] * grp.height, dtype=pl.Boolean), check="duplicate_timestamp", action=action,
                              detail=_conflict_detail(grp))
     if policy != "raise":
         bars = hit.group_by(["instrument", "timestamp"], maintain_order=True).len()
@@ -134,7 +134,7 @@ def _fill_missing(df: pl.DataFrame) -> pl.DataFrame:
 
 def _drop(df: pl.DataFrame, masks: dict[str, pl.Series], dropped: dict[str, int]) -> pl.DataFrame:
     """Remove rows where any mask is true; each row counted once, under the first mask that hit it."""
-    gone = pl.Series([False] * df.height)
+    gone = pl.Series("gone", [False] * df.height, dtype=pl.Boolean)
     for name, mask in masks.items():
         new = mask & ~gone
         if new.any():
