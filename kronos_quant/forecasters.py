@@ -3,8 +3,8 @@
 ``build_forecaster("kronos-demo")`` returns an object satisfying ``schema.Forecaster`` whose
 ``identity`` is computed from the checkpoint files alone (``model.spec.ModelSpec``), so a run
 whose forecasts are all in the cache never loads a model, and the cache entries are the ones
-``KronosPredictor.from_pretrained("kronos-demo")`` uses. Also lists presets and models in the
-local Hugging Face cache.
+``KronosPredictor.from_pretrained("kronos-demo")`` uses. ``list_models`` (presets and models in
+the local Hugging Face cache) lives in ``model.catalog`` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 
 from kronos_quant.baselines import HistoricalDriftForecaster, LinearForecaster, RandomWalkForecaster
 from kronos_quant.errors import ConfigError
-from kronos_quant.model.presets import PRESETS
+from kronos_quant.model.catalog import list_models
 from kronos_quant.model.spec import ModelSpec
 from kronos_quant.schema import DEFAULT_QUANTILES, Forecaster, ForecastResult, SamplingSpec
 
@@ -96,30 +96,3 @@ def forecaster_from_config(model: Any, *, device: str | None = None) -> Forecast
     return build_forecaster(model.id, tokenizer=model.tokenizer, revision=model.revision,
                             tokenizer_revision=model.tokenizer_revision, device=device or model.device,
                             dtype=model.dtype, max_context=model.max_context, local_files_only=model.local_files_only)
-
-
-def list_models() -> list[dict[str, Any]]:
-    """Presets (with whether their files are available offline) and Kronos repos in the local HF cache."""
-    rows: list[dict[str, Any]] = []
-    for preset in PRESETS.values():
-        try:
-            ModelSpec.resolve(preset.name, local_files_only=True).directories()
-            available = True
-        except Exception:  # not cached: fine, we only report it
-            available = False
-        rows.append({"name": preset.name, "model": preset.model_id, "tokenizer": preset.tokenizer_id,
-                     "revision": preset.model_revision or "main", "context": preset.max_context,
-                     "available_offline": available, "description": preset.description})
-    try:
-        from huggingface_hub import scan_cache_dir
-
-        for repo in scan_cache_dir().repos:
-            if "kronos" in repo.repo_id.lower():
-                rows.append({"name": repo.repo_id, "model": repo.repo_id, "tokenizer": "",
-                             "revision": ",".join(sorted(r.commit_hash[:8] for r in repo.revisions)),
-                             "context": None, "available_offline": True,
-                             "description": f"in the local Hugging Face cache ({repo.size_on_disk_str})"})
-    except Exception as exc:  # no cache directory yet
-        logger.debug("no Hugging Face cache to scan: %s", exc)
-    return rows
-

@@ -14,10 +14,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, TypeVar
-
-import torch
-from safetensors.torch import load_file, save_file
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kronos_quant.errors import CheckpointError, ModelUnavailableError
 from kronos_quant.utils.atomic import atomic_path, write_json_atomic
@@ -31,6 +28,9 @@ WEIGHTS_NAME = "model.safetensors"
 LEGACY_WEIGHTS_NAME = "pytorch_model.bin"
 
 T = TypeVar("T", bound="HubMixin")
+
+if TYPE_CHECKING:  # torch is imported where weights are read or written, so resolving names stays light
+    import torch
 
 
 def _builtin_dir(name: str) -> Path:
@@ -110,6 +110,9 @@ def _read_config(directory: Path) -> dict[str, Any]:
 
 
 def _read_weights(directory: Path) -> dict[str, torch.Tensor]:
+    import torch
+    from safetensors.torch import load_file
+
     weights = directory / WEIGHTS_NAME
     if weights.is_file():
         try:
@@ -206,6 +209,8 @@ class HubMixin:
 
     def save_pretrained(self, save_directory: str | os.PathLike[str]) -> Path:
         """Write ``config.json`` and ``model.safetensors`` (atomically) into ``save_directory``."""
+        from safetensors.torch import save_file
+
         directory = Path(save_directory)
         directory.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}  # type: ignore[attr-defined]

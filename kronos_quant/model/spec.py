@@ -20,13 +20,16 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from kronos_quant._version import __version__
 from kronos_quant.errors import ConfigError
 from kronos_quant.model.hub import CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME, resolve_checkpoint_dir
-from kronos_quant.model.kronos import Kronos
 from kronos_quant.model.presets import PRESETS, get_preset
-from kronos_quant.model.tokenizer import KronosTokenizer
+
+if TYPE_CHECKING:  # the modules (torch) are imported where they are loaded, so resolving a name stays light
+    from kronos_quant.model.kronos import Kronos
+    from kronos_quant.model.tokenizer import KronosTokenizer
 
 __all__ = ["ModelSpec", "DTYPE_NAMES", "canonical_dtype", "kronos_identity", "checkpoint_digest"]
 
@@ -54,8 +57,6 @@ def kronos_identity(*, model_id: str, revision: str | None, tokenizer_id: str, t
     weights / tokenizer_weights: content digests (of the checkpoint files, or of the in-memory
     modules' configs and tensors when there are no files).
     """
-    from kronos_quant import __version__  # at call time: the package root imports this layer
-
     return {"kind": "kronos", "model_id": model_id, "revision": revision, "tokenizer_id": tokenizer_id,
             "tokenizer_revision": tokenizer_revision, "weights": weights, "tokenizer_weights": tokenizer_weights,
             "max_context": int(max_context), "clip": float(clip), "dtype": canonical_dtype(dtype),
@@ -164,6 +165,9 @@ class ModelSpec:
 
     def load_modules(self) -> tuple[Kronos, KronosTokenizer]:
         """The (predictor, tokenizer) modules, loaded on the CPU in eval mode."""
+        from kronos_quant.model.kronos import Kronos
+        from kronos_quant.model.tokenizer import KronosTokenizer
+
         model_dir, tok_dir = self.directories()
         model = Kronos.from_pretrained(model_dir)
         tokenizer = KronosTokenizer.from_pretrained(tok_dir)

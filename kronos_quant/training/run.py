@@ -31,7 +31,7 @@ import polars as pl
 import torch
 from safetensors.torch import load_file
 
-from kronos_quant import __version__
+from kronos_quant._version import __version__
 from kronos_quant.errors import ConfigError, DataError
 from kronos_quant.model import Kronos, KronosTokenizer
 from kronos_quant.model.hub import WEIGHTS_NAME
