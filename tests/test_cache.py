@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import polars as pl
 import pytest
 import torch
@@ -12,23 +10,10 @@ from polars.testing import assert_frame_equal
 from kronos_quant.baselines import LinearForecaster, RandomWalkForecaster
 from kronos_quant.engine import ForecastCache, rolling_forecast
 from kronos_quant.schema import SamplingSpec
+from tests.conftest import make_panel
 
 SPEC = SamplingSpec(sample_count=3, seed=1)
 KW = dict(lookback=10, horizon=2, min_history=5, sampling=SPEC, max_batch_series=4)
-
-
-def make_panel(n_inst: int = 3, n_days: int = 24, *, seed: int = 0) -> pl.DataFrame:
-    days = pd.bdate_range("2024-01-01", periods=n_days)
-    rng = np.random.default_rng(seed)
-    frames = []
-    for i in range(n_inst):
-        close = 10.0 * np.exp(np.cumsum(rng.normal(0, 0.01, n_days)))
-        vol = rng.uniform(1e3, 2e3, n_days)
-        frames.append(pl.DataFrame({
-            "instrument": f"I{i}", "timestamp": pl.Series(days), "open": close, "high": close * 1.01,
-            "low": close * 0.99, "close": close, "volume": vol, "amount": vol * close,
-        }))
-    return pl.concat(frames)
 
 
 class Counting:
@@ -88,7 +73,7 @@ def test_longer_range_and_nightly_run_compute_only_new_forecasts(tmp_path):
 
 
 def test_interrupted_run_resumes_without_recomputing(tmp_path):
-    panel = make_panel(n_inst=4, n_days=26)
+    panel = make_panel(4, n_days=26)
     reference = rolling_forecast(panel, Counting(LinearForecaster(min_train_rows=4, n_lags=2)), **KW)
     n_series = reference.select("instrument", "asof").unique().height
     crashing = Counting(LinearForecaster(min_train_rows=4, n_lags=2), fail_after=3)
@@ -195,7 +180,7 @@ def test_predictor_and_config_routes_share_cache_entries(tmp_path, monkeypatch):
     from kronos_quant.predictor import KronosPredictor
     from kronos_quant.workflow import make_forecaster
 
-    panel = make_panel(n_inst=2, n_days=22)
+    panel = make_panel(2, n_days=22)
     kw = dict(lookback=16, horizon=2, rebalance=3, sampling=SamplingSpec(sample_count=2, seed=3), quiet=True)
     predictor = Counting(KronosPredictor.from_pretrained("kronos-demo", device="cpu"))
     table = rolling_forecast(panel, predictor, cache=tmp_path, **kw)
@@ -218,7 +203,7 @@ def test_directory_route_shares_entries_and_identity_follows_the_files(tmp_path,
     model, tok = tiny_models
     model.save_pretrained(tmp_path / "pair" / "predictor")
     tok.save_pretrained(tmp_path / "pair" / "tokenizer")
-    panel = make_panel(n_inst=2, n_days=16)
+    panel = make_panel(2, n_days=16)
     kw = dict(lookback=8, horizon=2, rebalance=4, sampling=SamplingSpec(sample_count=2, seed=1), quiet=True)
     cache_dir = tmp_path / "cache"
     table = rolling_forecast(panel, KronosPredictor.from_pretrained(str(tmp_path / "pair"), device="cpu"),

@@ -32,55 +32,9 @@ from kronos_quant.engine import (
 )
 from kronos_quant.errors import DataError
 from kronos_quant.schema import FIELDS, SamplingSpec
+from tests.conftest import make_panel
 
 SPEC = SamplingSpec(sample_count=4, seed=7)
-
-
-def make_panel(
-    spans: dict[str, tuple[int, int]],
-    *,
-    n_days: int,
-    seed: int = 0,
-    phi: float = 0.0,
-    vol: float = 0.01,
-    tz: str | None = None,
-    start: str = "2024-01-01",
-) -> pl.DataFrame:
-    """Business-day panel; instrument name -> [first, last) index into the calendar. Close log
-    returns follow r_t = phi * r_{t-1} + N(0, vol) independently per instrument."""
-    days = pd.bdate_range(start, periods=n_days) + pd.Timedelta(hours=16)
-    if tz is not None:
-        days = days.tz_localize(tz)
-    rng = np.random.default_rng(seed)
-    frames = []
-    for name, (lo, hi) in spans.items():
-        n = hi - lo
-        eps = rng.normal(0.0, vol, n)
-        r = np.empty(n)
-        prev = 0.0
-        for t in range(n):
-            prev = phi * prev + eps[t]
-            r[t] = prev
-        close = 20.0 * np.exp(np.cumsum(r))
-        open_ = close * np.exp(rng.normal(0, vol / 3, n))
-        high = np.maximum(open_, close) * 1.004
-        low = np.minimum(open_, close) * 0.996
-        volume = rng.uniform(1e4, 2e4, n)
-        frames.append(
-            pl.DataFrame(
-                {
-                    "instrument": name,
-                    "timestamp": pl.Series(days[lo:hi]),
-                    "open": open_,
-                    "high": high,
-                    "low": low,
-                    "close": close,
-                    "volume": volume,
-                    "amount": volume * (open_ + high + low + close) / 4,
-                }
-            )
-        )
-    return pl.concat(frames).sort("instrument", "timestamp")
 
 
 class Recorder:
