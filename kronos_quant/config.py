@@ -3,7 +3,9 @@
 Every section is a pydantic model with commented defaults; unknown keys are errors with a
 "did you mean" suggestion, and every error names the file, the key path and what was
 expected. YAML is read with ``yaml.safe_load``: a config can never import or run code, and
-names (signals, portfolios, models) map to code only through explicit registries.
+names (signals, transforms, portfolios) map to code only through explicit registries whose
+names and parameters are checked here, at load time (``kronos_quant.registry``). The strategy
+name and the model device are checked too: a name becomes part of output paths.
 """
 
 from __future__ import annotations
@@ -11,15 +13,26 @@ from __future__ import annotations
 import copy
 import difflib
 import os
+import re
 from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from kronos_quant.errors import ConfigError
+from kronos_quant.registry import ParamError, check_name, check_params, suggest
 from kronos_quant.schema import DEFAULT_QUANTILES
 
 __all__ = ["StrategyConfig", "load_config", "config_from_dict", "apply_overrides", "parse_override"]
@@ -27,6 +40,54 @@ __all__ = ["StrategyConfig", "load_config", "config_from_dict", "apply_overrides
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
+_DEVICES = ("auto", "cpu", "cuda", "cuda:0", "mps")
+
+
+def _registry_error(exc: ParamError) -> PydanticCustomError:
+    """A registry error as a pydantic error whose location ends at the parameter at fault."""
+    return PydanticCustomError("registry", "{message}", {"message": exc.detail, "key": exc.key or ""})
+
+
+class _Registered(_Section):
+    """A section naming a registered signal or portfolio (``_kind``) and its ``params``.
+
+    The name and the parameters are checked against ``kronos_quant.registry``; a section that
+    gives no ``params`` gets ``_default_params[name]`` (or none).
+    """
+
+    _kind: ClassVar[str]
+    _default_params: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_params(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "params" not in data:
+            name = data.get("name", cls.model_fields["name"].default)
+            data = {**data, "params": copy.deepcopy(cls._default_params.get(name, {}))}
+        return data
+
+    @field_validator("name", check_fields=False)
+    @classmethod
+    def _known_name(cls, v: str) -> str:
+        try:
+            check_name(cls._kind, v)
+        except ParamError as exc:
+            raise _registry_error(exc) from None
+        return v
+
+    @field_validator("params", check_fields=False)
+    @classmethod
+    def _known_params(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        if "name" not in info.data:  # the name itself was invalid and is reported on its own
+            return v
+        try:
+            return check_params(cls._kind, info.data["name"], v)
+        except ParamError as exc:
+            raise _registry_error(exc) from None
 
 
 class SyntheticConfig(_Section):
@@ -98,6 +159,13 @@ class ModelConfig(_Section):
     max_context: int | None = Field(None, ge=1)
     local_files_only: bool | None = None
 
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if not _DEVICE.fullmatch(v):
+            raise ValueError(f"unknown device '{v}'{suggest(v, _DEVICES)} Use auto, cpu, cuda, cuda:N or mps")
+        return v
+
 
 class ForecastConfig(_Section):
     lookback: int = Field(128, ge=2)  # bars of history per forecast
@@ -116,6 +184,15 @@ class ForecastConfig(_Section):
     cache_dir: str | None = ".kq_cache/forecasts"  # None disables the forecast cache
     batch_series: int = Field(256, ge=1)  # windows per predictor call
 
+    @field_validator("rebalance")
+    @classmethod
+    def _rebalance(cls, v: int | list[date]) -> int | list[date]:
+        if isinstance(v, int) and v < 1:
+            raise ValueError(f"must be a number of bars >= 1 (e.g. 5: every 5th bar) or a list of as-of dates, got {v}")
+        if isinstance(v, list) and not v:
+            raise ValueError("the list of as-of dates is empty; give dates, e.g. [2017-06-30], or a number of bars")
+        return v
+
     @field_validator("quantiles")
     @classmethod
     def _levels(cls, v: list[float]) -> list[float]:
@@ -124,19 +201,34 @@ class ForecastConfig(_Section):
         return sorted(set(v))
 
 
-class SignalConfig(_Section):
-    name: str = "expected_return"  # see `kronos-quant signals --help` / kronos_quant.signals registry
+class SignalConfig(_Registered):
+    _kind = "signal"
+    name: str = "expected_return"  # a name of kronos_quant.signals.SIGNALS (parameters: kronos_quant.registry)
     params: dict[str, Any] = Field(default_factory=dict)
     transforms: list[str] = Field(default_factory=list)  # rank, zscore, winsorize, demean
 
+    @field_validator("transforms")
+    @classmethod
+    def _known_transforms(cls, v: list[str]) -> list[str]:
+        for name in v:
+            try:
+                check_name("transform", name)
+            except ParamError as exc:
+                raise _registry_error(exc) from None
+        return v
 
-class BaselineConfig(_Section):
+
+class BaselineConfig(_Registered):
+    _kind = "signal"
+    _default_params = {"momentum": {"lookback": 20, "skip": 1}}
     name: str = "momentum"  # model-free signal reported beside the model's
     params: dict[str, Any] = Field(default_factory=lambda: {"lookback": 20, "skip": 1})
     enabled: bool = True
 
 
-class PortfolioConfig(_Section):
+class PortfolioConfig(_Registered):
+    _kind = "portfolio"
+    _default_params = {"topk": {"k": 5}, "topk_dropout": {"k": 5}}
     name: str = "topk"  # topk, topk_dropout, long_short, threshold
     params: dict[str, Any] = Field(default_factory=lambda: {"k": 5})
     max_weight: float = Field(0.25, gt=0, le=1)
@@ -180,6 +272,25 @@ class StrategyConfig(_Section):
 
     source_path: str | None = Field(None, exclude=True)
 
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        if not _NAME.fullmatch(v):
+            raise ValueError(f"'{v}' cannot be used in file names (runs/{{name}}, signals/{{name}}_{{asof}}); use "
+                             "up to 100 letters, digits, '.', '_' or '-', starting with a letter or digit, e.g. "
+                             "'momentum_v2'")
+        return v
+
+    @model_validator(mode="after")
+    def _steps_within_horizon(self) -> StrategyConfig:
+        for key, section in (("signal", self.signal), ("baseline", self.baseline)):
+            step = section.params.get("step")
+            if step is not None and step > self.forecast.horizon:
+                raise PydanticCustomError("registry", "{message}", {
+                    "message": f"step {step} is beyond forecast.horizon={self.forecast.horizon}; use a step in "
+                               f"1..{self.forecast.horizon} or raise forecast.horizon", "key": f"{key}.params.step"})
+        return self
+
     def resolved(self) -> dict[str, Any]:
         """The fully resolved config as plain JSON-able data (for provenance)."""
         return self.model_dump(mode="json", exclude={"source_path"})
@@ -204,7 +315,11 @@ def _format_errors(exc: ValidationError, source: str) -> str:
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not isinstance(p, int) or True)
         path = ".".join(str(p) for p in loc) or "(top level)"
-        if err["type"] == "extra_forbidden":
+        if err["type"] == "registry":  # names and parameters (kronos_quant.registry)
+            key = err["ctx"]["key"]
+            path = ".".join(p for p in (path if loc else "", key) if p)
+            lines.append(f"{source}: {path}: {err['ctx']['message']}")
+        elif err["type"] == "extra_forbidden":
             known = _fields_at(StrategyConfig, loc[:-1])
             known = [k for k in known if k != "source_path"]
             close = difflib.get_close_matches(str(loc[-1]), known, n=1)
@@ -213,7 +328,11 @@ def _format_errors(exc: ValidationError, source: str) -> str:
         else:
             got = err.get("input")
             got_s = f" (got {got!r})" if got is not None and not isinstance(got, dict) else ""
-            lines.append(f"{source}: {path}: {err['msg']}{got_s}")
+            if err["type"] == "value_error":  # our own validators: the message says what was given
+                msg, got_s = str(err["ctx"]["error"]), ""
+            else:
+                msg = err["msg"]
+            lines.append(f"{source}: {path}: {msg}{got_s}")
     return "\n".join(lines)
 
 
@@ -286,7 +405,6 @@ def load_config(path: str | os.PathLike[str] | None = None, *, overrides: list[s
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping of sections at the top level, got {type(raw).__name__}")
     raw = apply_overrides(raw, overrides)
-    cfg = config_from_dict(raw, source=source)
-    if "name" not in raw and path is not None:
-        cfg.name = Path(path).stem
-    return cfg
+    if "name" not in raw and path is not None:  # the file's stem, made safe for file names
+        raw["name"] = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(path).stem).strip("._-") or "strategy"
+    return config_from_dict(raw, source=source)

@@ -1,7 +1,8 @@
 """Portfolio construction: wide scores -> wide target weights.
 
-Owns the named constructors (an explicit registry, ``PORTFOLIOS``): top-k equal weight, top-k
-with dropout (qlib's TopkDropout), long-short by quantile and a long/flat/short threshold rule.
+Owns the named constructors (an explicit registry, ``PORTFOLIOS``; their parameter schemas live in
+``kronos_quant.registry`` so configs are checked at load time): top-k equal weight, top-k with
+dropout (qlib's TopkDropout), long-short by quantile and a long/flat/short threshold rule.
 
 Conventions shared by every constructor:
 - input ``scores`` (T, N): index = rebalance (as-of) dates, columns = instruments, NaN = no score;
@@ -17,14 +18,14 @@ Knows nothing about prices, execution, costs or the forecast table.
 
 from __future__ import annotations
 
-import difflib
-import inspect
 import logging
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from kronos_quant.registry import check_params
 
 __all__ = [
     "PORTFOLIOS",
@@ -48,6 +49,14 @@ def _check_common(scores: pd.DataFrame, max_weight: float, cash_buffer: float) -
         raise ValueError(f"cash_buffer must lie in [0, 1), got {cash_buffer}")
 
 
+def _warn_if_k_exceeds(scores: pd.DataFrame, k: int) -> None:
+    """Warn once when k is more than the instruments that ever get a score (the rest stays in cash)."""
+    eligible = int(np.isfinite(scores.to_numpy(dtype=np.float64)).any(axis=0).sum())
+    if k > eligible:
+        logger.warning("portfolio k=%d but only %d instrument(s) were eligible (had a score); each holding gets "
+                       "1/k and the rest stays in cash: lower k or widen the universe", k, eligible)
+
+
 def _finish(weights: np.ndarray, scores: pd.DataFrame, max_weight: float) -> pd.DataFrame:
     """Cap |w| at max_weight, blank all-NaN score rows, wrap as a frame like ``scores``."""
     capped = np.clip(weights, -max_weight, max_weight)
@@ -65,6 +74,7 @@ def topk_equal_weight(scores: pd.DataFrame, *, k: int, max_weight: float = 1.0, 
     _check_common(scores, max_weight, cash_buffer)
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
+    _warn_if_k_exceeds(scores, k)
     values = scores.to_numpy(dtype=np.float64)  # (T, N)
     weights = np.zeros_like(values)
     per_name = (1.0 - cash_buffer) / k
@@ -95,6 +105,7 @@ def topk_dropout(
     _check_common(scores, max_weight, cash_buffer)
     if k < 1 or n_drop < 0 or min_hold < 1:
         raise ValueError(f"need k >= 1, n_drop >= 0, min_hold >= 1; got k={k}, n_drop={n_drop}, min_hold={min_hold}")
+    _warn_if_k_exceeds(scores, k)
     values = scores.to_numpy(dtype=np.float64)  # (T, N)
     weights = np.zeros_like(values)
     held: dict[int, int] = {}  # column -> rebalances held so far
@@ -188,17 +199,14 @@ PORTFOLIOS: dict[str, Callable[..., pd.DataFrame]] = {
 }
 
 
-def build_weights(name: str, scores: pd.DataFrame, **params: Any) -> pd.DataFrame:
-    """Target weights from the registered constructor ``name`` (see ``PORTFOLIOS``)."""
-    if name not in PORTFOLIOS:
-        close = difflib.get_close_matches(name, list(PORTFOLIOS), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown portfolio constructor {name!r}{hint} Known: {sorted(PORTFOLIOS)}")
-    func = PORTFOLIOS[name]
-    accepted = list(inspect.signature(func).parameters)[1:]
-    bad = [p for p in params if p not in accepted]
-    if bad:
-        raise ValueError(f"portfolio constructor {name!r} does not take parameter(s) {bad}; it accepts {accepted}")
-    weights = func(scores, **params)
+def build_weights(name: str, scores: pd.DataFrame, *, max_weight: float = 1.0, cash_buffer: float = 0.0,
+                  **params: Any) -> pd.DataFrame:
+    """Target weights from the registered constructor ``name`` (see ``PORTFOLIOS``).
+
+    ``params`` are the constructor's own options (checked by ``kronos_quant.registry``: ConfigError,
+    a ValueError, for an unknown name or a bad parameter); max_weight and cash_buffer as above.
+    """
+    params = check_params("portfolio", name, params)
+    weights = PORTFOLIOS[name](scores, max_weight=max_weight, cash_buffer=cash_buffer, **params)
     logger.debug("portfolio %s: %d rebalances x %d instruments", name, *weights.shape)
     return weights

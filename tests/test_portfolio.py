@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from kronos_quant.errors import ConfigError
 from kronos_quant.portfolio import (
     PORTFOLIOS,
     build_weights,
@@ -94,10 +95,46 @@ def test_registry_and_validation() -> None:
     assert set(PORTFOLIOS) == {"topk", "topk_dropout", "long_short", "threshold"}
     with pytest.raises(ValueError, match="did you mean 'topk_dropout'"):
         build_weights("topk_dropot", scores, k=1)
-    with pytest.raises(ValueError, match="does not take"):
+    with pytest.raises(ConfigError, match="portfolio 'topk' has no parameter 'n_drop'"):
         build_weights("topk", scores, k=1, n_drop=2)
+    with pytest.raises(ConfigError, match="portfolio 'topk' parameter 'k': Input should be a valid integer"):
+        build_weights("topk", scores, k="two")
+    with pytest.raises(ConfigError, match="needs parameter 'n_drop'"):
+        build_weights("topk_dropout", scores, k=1)
     with pytest.raises(ValueError, match="cash_buffer"):
         topk_equal_weight(scores, k=1, cash_buffer=1.0)
     with pytest.raises(ValueError, match="max_weight"):
         topk_equal_weight(scores, k=1, max_weight=0.0)
     assert list(every_nth_rebalance(pd.DataFrame(index=DATES), every=2).index) == [DATES[0], DATES[2]]
+
+
+def test_registry_schemas_match_the_constructors() -> None:
+    """The load-time parameter schemas (kronos_quant.registry) describe the real keyword options."""
+    import inspect
+
+    from kronos_quant.registry import PORTFOLIO_PARAMS
+
+    assert set(PORTFOLIO_PARAMS) == set(PORTFOLIOS)
+    for name, func in PORTFOLIOS.items():
+        options = {p.name: p for p in list(inspect.signature(func).parameters.values())[1:]
+                   if p.name not in ("max_weight", "cash_buffer")}
+        fields = PORTFOLIO_PARAMS[name].model_fields
+        assert set(fields) == set(options), name
+        for key, field in fields.items():
+            required = options[key].default is inspect.Parameter.empty
+            assert field.is_required() == required, (name, key)
+            if not required:
+                assert field.default == options[key].default, (name, key)
+
+
+def test_k_larger_than_the_eligible_universe_warns(caplog) -> None:
+    scores = pd.DataFrame({"a": [1.0, 2.0], "b": [0.5, np.nan], "c": [np.nan, np.nan]}, index=DATES[:2])
+    with caplog.at_level("WARNING", logger="kronos_quant.portfolio"):
+        w = build_weights("topk", scores, k=5)
+    assert "k=5 but only 2 instrument(s) were eligible" in caplog.text
+    assert w.loc[DATES[0], "a"] == pytest.approx(0.2)  # 1/k each; the rest stays in cash
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="kronos_quant.portfolio"):
+        build_weights("topk_dropout", scores, k=3, n_drop=1)
+        build_weights("topk", scores, k=2)
+    assert caplog.text.count("were eligible") == 1
