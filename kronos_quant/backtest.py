@@ -38,10 +38,11 @@ import numpy as np
 import pandas as pd
 import vectorbt as vbt
 
+from kronos_quant.data.calendar import infer_periods_per_year
+from kronos_quant.data.panel import panel_to_wide
 from kronos_quant.errors import DataError
-from kronos_quant.signals import panel_to_wide
 
-__all__ = ["BacktestResult", "backtest_weights", "infer_periods_per_year", "execution_targets"]
+__all__ = ["BacktestResult", "backtest_weights", "execution_targets"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,24 +84,6 @@ class BacktestResult:
     periods_per_year: float
     init_cash: float
     settings: dict[str, Any] = field(default_factory=dict)
-
-
-def infer_periods_per_year(index: pd.DatetimeIndex) -> float:
-    """Bars per year from bar spacing: daily 252, weekly 52, monthly 12; intraday 252 x bars per day."""
-    if len(index) < 2:
-        return 252.0
-    spacing = pd.Series(index).diff().dropna().median()
-    if spacing < pd.Timedelta(days=1):
-        bars_per_day = pd.Series(index.normalize()).value_counts().median()
-        return float(252.0 * bars_per_day)
-    days = spacing / pd.Timedelta(days=1)
-    if days <= 4:
-        return 252.0
-    if days <= 10:
-        return 52.0
-    if days <= 45:
-        return 12.0
-    return float(365.25 / days)
 
 
 def execution_targets(weights: pd.DataFrame, bars: pd.DatetimeIndex, instruments: pd.Index) -> np.ndarray:
@@ -248,10 +231,11 @@ def backtest_weights(
 ) -> BacktestResult:
     """Simulate trading ``weights`` (dates x instruments, see module docstring) on ``panel``.
 
-    panel: long OHLCV frame (polars or pandas) with instrument, timestamp, open, close.
+    panel: the standard panel (``kronos_quant.data``); its open and close are used.
     weights: target fractions of portfolio value per rebalance date (rows decided at that date's
     close, traded at the next bar's open). lot_size: shares per lot (e.g. 100); None = fractional.
-    periods_per_year: for annualisation downstream; None infers it from the bar spacing.
+    periods_per_year: for annualisation downstream; None infers it from the bar calendar
+    (``data.calendar.infer_periods_per_year``: 252 for weekday daily bars, 365 for 7-day markets).
     """
     open_w = panel_to_wide(panel, "open")
     close_w = panel_to_wide(panel, "close").reindex(index=open_w.index, columns=open_w.columns)

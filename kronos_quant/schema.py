@@ -1,7 +1,7 @@
 """Shared data contracts: panel columns, forecast-table columns, forecast results.
 
 This module owns names and shapes that several layers agree on. It imports nothing from the
-rest of the package, so every module may import it.
+rest of the package but ``errors``, so every module may import it.
 
 Panel (the one standard market-data frame, a polars DataFrame in long format):
     instrument (Utf8), timestamp (Datetime), open, high, low, close, volume, amount (Float64),
@@ -11,15 +11,22 @@ Forecast table (tidy, one row per instrument x as-of x step):
     instrument, asof, step (1..H), target_timestamp, last_close,
     for each field f in FIELDS: f_mean, f_median, quantile_column(f, q) for each level q,
     prob_up (P[close at step > last_close]), and optionally close_samples (list of S floats).
+Its helpers live here too: ``quantile_columns`` parses the quantile column names back into
+levels, ``central_intervals`` pairs them into central intervals, ``sample_matrix`` turns the
+sample lists into one array and ``join_realized`` adds the realised value at each target time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+import polars as pl
+
+from kronos_quant.errors import DataError
 
 __all__ = [
     "FIELDS",
@@ -27,6 +34,10 @@ __all__ = [
     "PANEL_COLUMNS",
     "DEFAULT_QUANTILES",
     "quantile_column",
+    "quantile_columns",
+    "central_intervals",
+    "sample_matrix",
+    "join_realized",
     "SamplingSpec",
     "ForecastResult",
     "Forecaster",
@@ -44,6 +55,70 @@ def quantile_column(field_name: str, q: float) -> str:
     if not 0.0 < q < 1.0:
         raise ValueError(f"quantile level must lie strictly between 0 and 1, got {q}")
     return f"{field_name}_q{q * 100:g}"
+
+
+def quantile_columns(columns: Iterable[Any], field_name: str = "close") -> dict[float, str]:
+    """Level -> column name for every quantile column of ``field_name`` among ``columns``, by level.
+
+    The inverse of ``quantile_column``: ``close_q5`` -> 0.05, ``close_q2.5`` -> 0.025 (levels
+    rounded to 10 decimals). Other columns are ignored.
+    """
+    pattern = re.compile(rf"{re.escape(field_name)}_q([0-9]+(?:\.[0-9]*)?)")
+    found: dict[float, str] = {}
+    for col in columns:
+        match = pattern.fullmatch(str(col))
+        if match and 0.0 < float(match.group(1)) < 100.0:
+            found[round(float(match.group(1)) / 100.0, 10)] = str(col)
+    return dict(sorted(found.items()))
+
+
+def central_intervals(levels: Iterable[float]) -> dict[float, tuple[float, float]]:
+    """Coverage -> (lower, upper) level for every symmetric pair among ``levels``, narrowest first.
+
+    e.g. (0.05, 0.25, 0.5, 0.75, 0.95) -> {0.5: (0.25, 0.75), 0.9: (0.05, 0.95)}. The bounds are
+    the given levels themselves, so ``quantile_column(field, bound)`` names their columns.
+    """
+    given = {round(float(q), 9): float(q) for q in levels}
+    pairs = {round(1.0 - 2.0 * lo, 9): (q, given[round(1.0 - lo, 9)])
+             for lo, q in given.items() if lo < 0.5 and round(1.0 - lo, 9) in given}
+    return dict(sorted(pairs.items()))
+
+
+def sample_matrix(values: Iterable[Any]) -> np.ndarray:
+    """(N, S_max) float64 matrix from a column of per-row sample lists (``close_samples``).
+
+    Shorter rows are padded with NaN; a missing row (None or NaN) is all NaN.
+    """
+    rows = [np.asarray([] if v is None or (np.isscalar(v) and v != v) else v, dtype=np.float64).ravel()
+            for v in values]
+    out = np.full((len(rows), max((r.size for r in rows), default=0)), np.nan)
+    for i, r in enumerate(rows):
+        out[i, : r.size] = r
+    return out
+
+
+def join_realized(forecasts: Any, panel: pl.DataFrame, *, field_name: str = "close") -> pl.DataFrame:
+    """The forecast table (polars) with ``actual_<field>``: the panel's value at each row's target time.
+
+    forecasts: the forecast table (polars or pandas); panel: the standard panel. Rows keep their
+    order; the new column is null where the panel has no bar at the target timestamp (not yet
+    known, or missing). When only one side is time-zone aware, the panel's timestamps are read
+    as wall-clock time in the forecasts' zone.
+    """
+    fc = forecasts if isinstance(forecasts, pl.DataFrame) else pl.from_pandas(forecasts)
+    missing = [c for c in ("instrument", "target_timestamp") if c not in fc.columns]
+    if missing:
+        raise DataError(f"the forecast table lacks {missing}; build it with the rolling engine (kronos_quant.engine)")
+    target, stamp = fc.schema["target_timestamp"], panel.schema["timestamp"]
+    if not isinstance(target, pl.Datetime) or not isinstance(stamp, pl.Datetime):
+        raise DataError(f"target_timestamp ({target}) and the panel's timestamp ({stamp}) must both be datetimes")
+    ts = pl.col("timestamp")
+    if stamp.time_zone != target.time_zone:
+        ts = (ts.dt.convert_time_zone(target.time_zone) if stamp.time_zone and target.time_zone
+              else ts.dt.replace_time_zone(target.time_zone))
+    actual = panel.select(pl.col("instrument"), ts.dt.cast_time_unit(target.time_unit).alias("target_timestamp"),
+                          pl.col(field_name).alias(f"actual_{field_name}"))
+    return fc.join(actual, on=["instrument", "target_timestamp"], how="left", maintain_order="left")
 
 
 @dataclass(frozen=True)

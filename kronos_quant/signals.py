@@ -1,8 +1,10 @@
 """Signals: forecast table (or panel) -> wide score frames, and cross-sectional transforms.
 
-Owns the named signal generators (an explicit registry, ``SIGNALS``), the cross-sectional
-transforms (``TRANSFORMS``: rank, zscore, winsorize, demean) and the conversion of long
-polars/pandas frames into wide pandas frames (index = dates, columns = instruments).
+Owns the named signal generators (an explicit registry, ``SIGNALS``; their parameter schemas
+live in ``kronos_quant.registry`` so configs are checked at load time) and the cross-sectional
+transforms (``TRANSFORMS``: rank, zscore, winsorize, demean). Long tables become wide pandas
+frames (index = dates, columns = instruments) here; the panel's own wide view is
+``data.panel_to_wide``.
 
 A score frame has one row per as-of date (the forecast's ``asof`` or, for ``momentum``, the bar
 timestamp) and one column per instrument; a larger score means a more attractive instrument.
@@ -12,27 +14,26 @@ trading, costs, metrics, files or plots.
 
 from __future__ import annotations
 
-import difflib
-import inspect
 import logging
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import polars as pl
 from scipy.stats import norm
 
+from kronos_quant.data.panel import panel_to_wide
 from kronos_quant.errors import DataError
-from kronos_quant.schema import quantile_column
+from kronos_quant.registry import check_params
+from kronos_quant.schema import FIELDS, central_intervals, quantile_column, quantile_columns, sample_matrix
 
 __all__ = [
     "SIGNALS",
     "TRANSFORMS",
     "SignalSpec",
     "as_pandas",
-    "panel_to_wide",
     "expected_return",
     "prob_up",
     "risk_adjusted_return",
@@ -76,23 +77,6 @@ def _require_columns(df: pd.DataFrame, columns: Sequence[str], *, name: str) -> 
         )
 
 
-def panel_to_wide(panel: Any, field: str) -> pd.DataFrame:
-    """Pivot one field of a long panel to a wide float frame (T, N): index timestamp, columns instrument.
-
-    Raises DataError when columns are missing or an (instrument, timestamp) pair repeats.
-    """
-    df = as_pandas(panel, name="panel")
-    _require_columns(df, ("instrument", "timestamp", field), name="panel")
-    if df.duplicated(["instrument", "timestamp"]).any():
-        dup = df.loc[df.duplicated(["instrument", "timestamp"], keep=False), ["instrument", "timestamp"]]
-        raise DataError(f"panel has duplicate (instrument, timestamp) rows, e.g. {dup.head(3).to_dict('records')}")
-    df["timestamp"] = pd.to_datetime(df["timestamp"])
-    wide = df.pivot(index="timestamp", columns="instrument", values=field).sort_index()
-    wide = wide.reindex(sorted(wide.columns), axis=1).astype(np.float64)
-    wide.columns.name = "instrument"
-    return wide
-
-
 def _forecast_frame(forecasts: Any, columns: Sequence[str]) -> pd.DataFrame:
     """The forecast table as pandas with the key columns and ``columns`` validated; asof as datetime."""
     if forecasts is None:
@@ -133,16 +117,6 @@ def _path_column(path: str) -> str:
     return f"close_{path}"
 
 
-def _close_quantiles(df: pd.DataFrame) -> dict[float, str]:
-    """Map quantile level -> column for every ``close_q*`` column of the table."""
-    found: dict[float, str] = {}
-    for col in df.columns:
-        m = re.fullmatch(r"close_q([0-9.]+)", str(col))
-        if m:
-            found[round(float(m.group(1)) / 100.0, 10)] = str(col)
-    return found
-
-
 # ----------------------------------------------------------------------------- forecast signals
 
 
@@ -161,31 +135,29 @@ def prob_up(forecasts: Any, *, step: int | None = None) -> pd.DataFrame:
 
 def _sample_std(rows: pd.DataFrame) -> np.ndarray:
     """(n,) std (ddof=1) of sample returns per row from ``close_samples``; NaN where fewer than 2 samples."""
+    returns = sample_matrix(rows["close_samples"]) / rows["last_close"].to_numpy()[:, None] - 1.0  # (n, S)
+    returns[~np.isfinite(returns)] = np.nan
+    enough = (~np.isnan(returns)).sum(axis=1) >= 2
     out = np.full(len(rows), np.nan)
-    for i, (samples, last) in enumerate(zip(rows["close_samples"].to_numpy(), rows["last_close"].to_numpy())):
-        if samples is None or (isinstance(samples, float) and np.isnan(samples)):
-            continue
-        arr = np.asarray(samples, dtype=np.float64)
-        arr = arr[np.isfinite(arr)]
-        if arr.size >= 2:
-            out[i] = np.std(arr / last - 1.0, ddof=1)
+    if enough.any():
+        out[enough] = np.nanstd(returns[enough], axis=1, ddof=1)
     return out
 
 
-def _quantile_std(rows: pd.DataFrame, levels: dict[float, str]) -> np.ndarray:
-    """(n,) normal-equivalent std of the return from the widest symmetric close quantile pair.
+def _quantile_std(rows: pd.DataFrame, columns: dict[float, str]) -> np.ndarray:
+    """(n,) normal-equivalent std of the return from the widest central interval of the close quantiles.
 
     sigma = (Q(1-a) - Q(a)) / last_close / (z(1-a) - z(a)); e.g. q5/q95 divides by 2 * 1.645.
     """
-    pairs = sorted(a for a in levels if a < 0.5 and round(1.0 - a, 10) in levels)
-    if not pairs:
+    intervals = central_intervals(columns)
+    if not intervals:
         raise DataError(
             "risk_adjusted_return needs close_samples or a symmetric pair of close quantile columns "
-            f"(e.g. close_q5 and close_q95); found quantile columns {sorted(levels.values())}"
+            f"(e.g. close_q5 and close_q95); found quantile columns {sorted(columns.values())}"
         )
-    a = pairs[0]
-    hi, lo = rows[levels[round(1.0 - a, 10)]].to_numpy(), rows[levels[a]].to_numpy()
-    return (hi - lo) / rows["last_close"].to_numpy() / (norm.ppf(1.0 - a) - norm.ppf(a))
+    a, b = intervals[max(intervals)]
+    hi, lo = rows[columns[b]].to_numpy(), rows[columns[a]].to_numpy()
+    return (hi - lo) / rows["last_close"].to_numpy() / (norm.ppf(b) - norm.ppf(a))
 
 
 def risk_adjusted_return(forecasts: Any, *, step: int | None = None) -> pd.DataFrame:
@@ -201,7 +173,7 @@ def risk_adjusted_return(forecasts: Any, *, step: int | None = None) -> pd.DataF
     if "close_samples" in rows.columns:
         sigma = _sample_std(rows)
     if np.isnan(sigma).any():
-        fallback = _quantile_std(rows, _close_quantiles(rows))
+        fallback = _quantile_std(rows, quantile_columns(rows.columns))
         sigma = np.where(np.isnan(sigma), fallback, sigma)
     mean_ret = rows["close_mean"].to_numpy() / rows["last_close"].to_numpy() - 1.0
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -214,7 +186,7 @@ def quantile_return(forecasts: Any, *, q: float = 0.5, step: int | None = None) 
     col = quantile_column("close", q)
     df = _forecast_frame(forecasts, [])
     if col not in df.columns:
-        raise DataError(f"forecast table has no column {col!r} for q={q}; available: {sorted(_close_quantiles(df).values())}")
+        raise DataError(f"forecast table has no column {col!r} for q={q}; available: {sorted(quantile_columns(df.columns).values())}")
     rows = _at_step(df, step)
     return _wide(rows, rows[col] / rows["last_close"] - 1.0)
 
@@ -227,7 +199,7 @@ def upside_downside(forecasts: Any, *, q_high: float = 0.9, q_low: float = 0.1, 
     df = _forecast_frame(forecasts, [])
     for col in (hi_col, lo_col):
         if col not in df.columns:
-            raise DataError(f"forecast table has no column {col!r}; available: {sorted(_close_quantiles(df).values())}")
+            raise DataError(f"forecast table has no column {col!r}; available: {sorted(quantile_columns(df.columns).values())}")
     rows = _at_step(df, step)
     last = rows["last_close"]
     return _wide(rows, (rows[hi_col] - last) / last - (last - rows[lo_col]) / last)
@@ -259,30 +231,26 @@ def _path_stat(stat: Literal["last", "mean", "max", "min"]) -> Callable[..., pd.
 # ----------------------------------------------------------------------------- panel signals
 
 
-def momentum(panel: Any, *, lookback: int = 20, skip: int = 0) -> pd.DataFrame:
+def momentum(panel: pl.DataFrame, *, lookback: int = 20, skip: int = 0) -> pd.DataFrame:
     """Price momentum: close[t - skip] / close[t - skip - lookback] - 1, per instrument on its own bars.
 
-    Uses only bars <= t. The first ``skip + lookback`` bars of each instrument are NaN.
+    panel: the standard panel (``kronos_quant.data``). Uses only bars <= t. The first ``skip + lookback`` bars of each instrument are NaN.
     Returns (T, N): index timestamp (every bar of the panel), columns instruments.
     """
     if lookback < 1 or skip < 0:
         raise ValueError(f"need lookback >= 1 and skip >= 0, got lookback={lookback}, skip={skip}")
     if panel is None:
         raise ValueError("momentum needs `panel` (the long OHLCV panel); pass panel=...")
-    df = as_pandas(panel, name="panel")
-    _require_columns(df, ("instrument", "timestamp", "close"), name="panel")
-    df["timestamp"] = pd.to_datetime(df["timestamp"])
-    df = df.sort_values(["instrument", "timestamp"])
-    close = df.groupby("instrument", sort=False)["close"]
-    df["_mom"] = close.shift(skip) / close.shift(skip + lookback) - 1.0
-    wide = panel_to_wide(df[["instrument", "timestamp", "_mom"]], "_mom")
+    close = pl.col("close")
+    wide = panel_to_wide(panel, close.shift(skip) / close.shift(skip + lookback) - 1.0)
     wide.index.name = "asof"
     return wide.replace([np.inf, -np.inf], np.nan)
 
 
-def forward_returns(panel: Any, *, horizon: int = 1, field: str = "close") -> pd.DataFrame:
+def forward_returns(panel: pl.DataFrame, *, horizon: int = 1, field: str = "close") -> pd.DataFrame:
     """Evaluation labels, never a signal input: field[t + horizon] / field[t] - 1 per instrument.
 
+    panel: the standard panel (``kronos_quant.data``).
     Counted on each instrument's own bars; the last ``horizon`` bars are NaN. Returns (T, N):
     index timestamp (named asof, to align with score frames), columns instruments. Use it with
     ``metrics.information_coefficient(scores, forward_returns(panel))``.
@@ -291,13 +259,10 @@ def forward_returns(panel: Any, *, horizon: int = 1, field: str = "close") -> pd
         raise ValueError(f"horizon must be >= 1, got {horizon}")
     if panel is None:
         raise ValueError("forward_returns needs `panel` (the long OHLCV panel)")
-    df = as_pandas(panel, name="panel")
-    _require_columns(df, ("instrument", "timestamp", field), name="panel")
-    df["timestamp"] = pd.to_datetime(df["timestamp"])
-    df = df.sort_values(["instrument", "timestamp"])
-    price = df.groupby("instrument", sort=False)[field]
-    df["_fwd"] = price.shift(-horizon) / df[field] - 1.0
-    wide = panel_to_wide(df[["instrument", "timestamp", "_fwd"]], "_fwd")
+    if field not in FIELDS:
+        raise ValueError(f"field must be one of {list(FIELDS)}, got {field!r}")
+    price = pl.col(field)
+    wide = panel_to_wide(panel, price.shift(-horizon) / price - 1.0)
     wide.index.name = "asof"
     return wide.replace([np.inf, -np.inf], np.nan)
 
@@ -343,19 +308,6 @@ TRANSFORMS: dict[str, Callable[..., pd.DataFrame]] = {
 TransformStep = str | tuple[str, Mapping[str, Any]]
 
 
-def _unknown(kind: str, name: str, known: Sequence[str]) -> ValueError:
-    close = difflib.get_close_matches(name, list(known), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return ValueError(f"unknown {kind} {name!r}{hint} Known: {sorted(known)}")
-
-
-def _check_params(kind: str, name: str, func: Callable[..., Any], params: Mapping[str, Any], skip: int) -> None:
-    accepted = list(inspect.signature(func).parameters)[skip:]
-    bad = [p for p in params if p not in accepted]
-    if bad:
-        raise ValueError(f"{kind} {name!r} does not take parameter(s) {bad}; it accepts {accepted}")
-
-
 def apply_transforms(scores: pd.DataFrame, transforms: Sequence[TransformStep]) -> pd.DataFrame:
     """Apply cross-sectional transforms in order, by name or as (name, params): ["winsorize", "zscore"]."""
     if isinstance(transforms, str):
@@ -363,9 +315,7 @@ def apply_transforms(scores: pd.DataFrame, transforms: Sequence[TransformStep]) 
     out = scores
     for step in transforms:
         name, params = (step, {}) if isinstance(step, str) else (step[0], dict(step[1]))
-        if name not in TRANSFORMS:
-            raise _unknown("transform", name, list(TRANSFORMS))
-        _check_params("transform", name, TRANSFORMS[name], params, skip=1)
+        params = check_params("transform", name, params)
         out = TRANSFORMS[name](out, **params)
     return out
 
@@ -408,12 +358,11 @@ def compute_signal(
 
     forecasts: the long forecast table (polars or pandas); panel: the long OHLCV panel. Each
     signal reads one of them (``SIGNALS[name].source``). Returns wide scores (dates, instruments).
-    Raises ValueError for unknown names/parameters or a missing input.
+    Raises ConfigError (a ValueError) for unknown names or bad parameters (see ``kronos_quant.registry``),
+    ValueError for a missing input.
     """
-    if name not in SIGNALS:
-        raise _unknown("signal", name, list(SIGNALS))
+    params = check_params("signal", name, params)
     spec = SIGNALS[name]
-    _check_params("signal", name, spec.func, params, skip=1)
     source = forecasts if spec.source == "forecasts" else panel
     if source is None:
         raise ValueError(f"signal {name!r} reads the {spec.source} table; pass {spec.source}=...")

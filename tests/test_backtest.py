@@ -13,22 +13,20 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from kronos_quant.backtest import BacktestResult, backtest_weights, execution_targets, infer_periods_per_year
+from kronos_quant.backtest import BacktestResult, backtest_weights, execution_targets
+from kronos_quant.data import load_panel
+from kronos_quant.data.calendar import infer_periods_per_year
 from kronos_quant.errors import DataError
 from kronos_quant.portfolio import build_weights
 from kronos_quant.signals import compute_signal
+from tests.conftest import panel_from_prices
 
 DAYS = pd.date_range("2024-01-01", periods=5, freq="D")
 FEES, SLIP, FIXED = 0.001, 0.002, 0.5
 
 
 def _panel(opens: dict[str, list[float]], closes: dict[str, list[float]], stamps: pd.DatetimeIndex = DAYS) -> pl.DataFrame:
-    rows = []
-    for inst in opens:
-        for t, o, c in zip(stamps, opens[inst], closes[inst]):
-            rows.append({"instrument": inst, "timestamp": t, "open": o, "high": max(o, c), "low": min(o, c),
-                         "close": c, "volume": 1.0, "amount": c})
-    return pl.DataFrame(rows)
+    return panel_from_prices(closes, opens, stamps=stamps)
 
 
 OPEN = {"A": [10, 10, 11, 12, 12], "B": [20, 20, 19, 18, 20], "C": [5, 5, 5, 6, 6]}
@@ -177,6 +175,17 @@ def test_infer_periods_per_year() -> None:
     intraday = pd.DatetimeIndex([d + pd.Timedelta(minutes=5 * i) for d in pd.bdate_range("2024-01-01", periods=3)
                                  for i in range(48)])
     assert infer_periods_per_year(intraday) == 252.0 * 48
+    assert infer_periods_per_year(pd.date_range("2024-01-01", periods=60, freq="D")) == 365.0  # a 7-day market
+    assert infer_periods_per_year(pd.date_range("2020-01-31", periods=24, freq="ME")) == 12.0
+
+
+def test_backtest_annualises_a_seven_day_market_by_365() -> None:
+    """One definition of bars per year: the backtest uses the data calendar's (365 for crypto-style daily bars)."""
+    stamps = pd.date_range("2024-01-01", periods=21, freq="D")  # every day of the week
+    prices = {"A": [10.0 + i for i in range(21)], "B": [20.0 - 0.1 * i for i in range(21)]}
+    res = backtest_weights(panel_from_prices(prices, stamps=stamps),
+                           pd.DataFrame({"A": [1.0], "B": [0.0]}, index=stamps[:1]), with_gross=False)
+    assert res.periods_per_year == 365.0
 
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -186,7 +195,7 @@ def test_real_sp500_ragged_panel_with_missing_open() -> None:
     path = SHARED / "data" / "sp500_daily_2013_2017.parquet"
     if not path.is_file():
         pytest.skip(f"real data not available at {path} (the ../shared folder is absent)")
-    panel = pl.read_parquet(path).filter(pl.col("timestamp") >= pl.date(2017, 1, 1))  # BHF and APTV start in 2017
+    panel = load_panel(path, start="2017-01-01", validate=False)  # BHF and APTV start in 2017; BHF misses an open
     scores = compute_signal("momentum", panel=panel, lookback=20)
     weights = build_weights("topk_dropout", scores, k=5, n_drop=1, cash_buffer=0.02).iloc[::5]
     # BHF has no open on 2017-07-26: a sell decided on 2017-07-25 cannot execute

@@ -25,22 +25,15 @@ from kronos_quant.report import (
 )
 from kronos_quant.schema import DEFAULT_QUANTILES, quantile_column
 from kronos_quant.signals import compute_signal, forward_returns
+from tests.conftest import make_panel
 
 INSTRUMENTS = ("AAA", "BBB", "CCC", "DDD", "EEE")
-STAMPS = pd.bdate_range("2024-01-01", periods=40)
+STAMPS = pd.bdate_range("2024-01-01", periods=40) + pd.Timedelta(hours=16)  # make_panel's bar times
 HORIZON, N_SAMPLES = 3, 16
 
 
 def _panel() -> pl.DataFrame:
-    rng = np.random.default_rng(7)
-    rows = []
-    for inst in INSTRUMENTS:
-        close = 50 * np.cumprod(1 + rng.normal(0, 0.015, len(STAMPS)))
-        opens = close * (1 + rng.normal(0, 0.003, len(STAMPS)))
-        for t, o, c in zip(STAMPS, opens, close):
-            rows.append({"instrument": inst, "timestamp": t, "open": o, "high": max(o, c) * 1.01,
-                         "low": min(o, c) * 0.99, "close": c, "volume": 1e5, "amount": 1e5 * c})
-    return pl.DataFrame(rows)
+    return make_panel(list(INSTRUMENTS), n_days=len(STAMPS), seed=7, vol=0.015)
 
 
 def _forecasts(panel: pl.DataFrame) -> pd.DataFrame:
@@ -145,3 +138,19 @@ def test_plot_functions_return_figures(run: dict) -> None:
     assert isinstance(calib, Figure) and len(calib.axes) == 2
     with pytest.raises(ValueError, match="not in the forecast table"):
         plot_forecast_fan(run["forecasts"], instrument="ZZZ")
+
+
+def test_summary_rows_and_rendered_table() -> None:
+    from kronos_quant.report import format_value, render_summary, summary_rows
+
+    metrics = {"ic": 0.0512345, "rank_ic": 0.04, "icir": 0.3, "rank_icir": 0.2, "mse": 1e-4, "mse_random_walk": 2e-4,
+               "sharpe": float("nan"), "max_drawdown": -0.1, "annual_return": 0.05, "turnover": None,
+               "baseline": {"name": "momentum", "ic": 0.01, "sharpe": 0.5, "mse": 9.0}}
+    rows = {label: (model, base) for label, model, base in summary_rows(metrics)}
+    assert rows["IC"] == (0.0512345, 0.01) and rows["Sharpe"][1] == 0.5
+    assert rows["MSE (h-step return)"] == (1e-4, None)  # the baseline forecasts nothing
+    assert rows["MSE random walk"] == (2e-4, 2e-4)  # one reference for both columns
+    assert [format_value(v) for v in (0.0512345, float("nan"), None, 3)] == ["0.05123", "nan", "-", "3"]
+    text = render_summary(metrics, "demo: baseline:linear")
+    assert "demo: baseline:linear" in text and "baseline (momentum)" in text and "0.05123" in text
+    assert len(text.splitlines()) == 5 + len(rows)  # title, top rule, header, header rule, rows, bottom rule

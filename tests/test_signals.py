@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from scipy.stats import norm
 
-from kronos_quant.errors import DataError
+from kronos_quant.errors import ConfigError, DataError
 from kronos_quant.schema import DEFAULT_QUANTILES, quantile_column
 from kronos_quant.signals import (
     SIGNALS,
@@ -21,6 +21,7 @@ from kronos_quant.signals import (
     forward_returns,
     momentum,
 )
+from tests.conftest import panel_from_prices
 
 D1, D2 = pd.Timestamp("2024-01-02"), pd.Timestamp("2024-01-03")
 
@@ -104,10 +105,7 @@ def test_path_signals(forecasts: pd.DataFrame) -> None:
 
 
 def _panel(closes: dict[str, list[float]]) -> pl.DataFrame:
-    stamps = pd.date_range("2024-01-01", periods=len(next(iter(closes.values()))), freq="D")
-    rows = [{"instrument": k, "timestamp": t, "open": c, "high": c, "low": c, "close": c, "volume": 1.0, "amount": c}
-            for k, v in closes.items() for t, c in zip(stamps, v)]
-    return pl.DataFrame(rows)
+    return panel_from_prices(closes)
 
 
 def test_momentum_values_and_only_past_bars() -> None:
@@ -152,7 +150,7 @@ def test_transforms() -> None:
     pd.testing.assert_frame_equal(chained, cs_zscore(cs_winsorize(wide)))
     with pytest.raises(ValueError, match="did you mean 'zscore'"):
         apply_transforms(wide, ["zscor"])
-    with pytest.raises(ValueError, match="does not take"):
+    with pytest.raises(ConfigError, match="transform 'rank' has no parameter 'pct'.*it takes no parameters"):
         apply_transforms(wide, [("rank", {"pct": False})])
 
 
@@ -162,11 +160,38 @@ def test_registry_errors(forecasts: pd.DataFrame) -> None:
         compute_signal("prob_upp", forecasts)
     with pytest.raises(ValueError, match="pass panel="):
         compute_signal("momentum", forecasts)
-    with pytest.raises(ValueError, match="does not take parameter"):
+    with pytest.raises(ConfigError, match="signal 'prob_up' has no parameter 'horizon'"):
         compute_signal("prob_up", forecasts, horizon=3)
+    with pytest.raises(ConfigError, match=r"signal 'prob_up' parameter 'step': Input should be greater than or equal to 1 \(got 0\)"):
+        compute_signal("prob_up", forecasts, step=0)
     with pytest.raises(DataError, match="close_mean"):
         compute_signal("expected_return", forecasts.drop(columns=["close_mean"]))
     with pytest.raises(DataError, match="duplicate"):
         compute_signal("prob_up", pd.concat([forecasts, forecasts.iloc[:1]]))
     ranked = compute_signal("expected_return", forecasts, transforms=["rank"])
     assert ranked.loc[D2].tolist() == [0.5, 1.0]
+
+
+def test_registry_schemas_match_the_signals_and_transforms() -> None:
+    """The load-time parameter schemas (kronos_quant.registry) describe the real keyword options."""
+    import inspect
+
+    from kronos_quant.registry import SIGNAL_PARAMS, TRANSFORM_PARAMS
+    from kronos_quant.signals import TRANSFORMS
+
+    assert set(SIGNAL_PARAMS) == set(SIGNALS) and set(TRANSFORM_PARAMS) == set(TRANSFORMS)
+    funcs = {**{("signal", k): v.func for k, v in SIGNALS.items()}, **{("transform", k): v for k, v in TRANSFORMS.items()}}
+    for (kind, name), func in funcs.items():
+        options = dict(list(inspect.signature(func).parameters.items())[1:])
+        fields = (SIGNAL_PARAMS if kind == "signal" else TRANSFORM_PARAMS)[name].model_fields
+        assert set(fields) == set(options), name
+        for key, field in fields.items():
+            assert not field.is_required() and field.default == options[key].default, (name, key)
+
+
+def test_momentum_and_forward_returns_need_a_standard_panel() -> None:
+    frame = _panel({"X": [10.0, 11.0, 12.0]}).drop("amount")
+    with pytest.raises(DataError, match="expected exactly"):
+        momentum(frame, lookback=1)
+    with pytest.raises(DataError, match="polars DataFrame"):
+        forward_returns(_panel({"X": [10.0, 11.0, 12.0]}).to_pandas())

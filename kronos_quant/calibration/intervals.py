@@ -17,7 +17,7 @@ c (or q) is the ceil((n + 1) level)-th smallest of the n calibration scores, whi
 least ``level`` coverage when scores are exchangeable.
 
 Knows nothing about models, signals, backtests, files or plots; the caller joins the realised
-values (e.g. an ``actual_close`` column) onto the forecast table.
+values onto the forecast table (``schema.join_realized`` adds ``actual_close``).
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ from kronos_quant.calibration._walkforward import (
     walk_forward_schedule,
 )
 from kronos_quant.errors import DataError
+from kronos_quant.metrics.forecast_quality import REPORTED_INTERVALS
 from kronos_quant.metrics.probabilistic import interval_coverage
-from kronos_quant.schema import quantile_column
+from kronos_quant.schema import central_intervals, quantile_column, sample_matrix
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ __all__ = [
     "interval_columns",
     "recalibrate_walk_forward",
     "coverage_report",
+    "calibration_summary",
 ]
 
 Method = Literal["scale", "shift"]
@@ -67,9 +69,8 @@ def _check_level(level: float) -> None:
         )
 
 
-def conformity_scores(
-    lower: Any, upper: Any, center: Any, obs: Any, *, method: Method = "scale", scale: Any = None
-) -> np.ndarray:
+def conformity_scores(lower: Any, upper: Any, center: Any, obs: Any, *, method: Method = "scale",
+                      scale: Any = None) -> np.ndarray:
     """Non-conformity score of each past forecast, same shape as ``obs``; NaN where an input is NaN.
 
     "scale": (m - y) / (m - lo) below the median m, (y - m) / (hi - m) above it (>= 0; inf for a
@@ -107,9 +108,8 @@ def conformal_quantile(scores: Any, level: float) -> float:
     return float(np.partition(s, k - 1)[k - 1])
 
 
-def adjust_interval(
-    lower: Any, upper: Any, center: Any, factor: Any, *, method: Method = "scale", scale: Any = None
-) -> tuple[np.ndarray, np.ndarray]:
+def adjust_interval(lower: Any, upper: Any, center: Any, factor: Any, *, method: Method = "scale",
+                    scale: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """Apply a fitted factor (scalar or per row) to intervals; returns (lower, upper) arrays.
 
     "scale": m -/+ factor * half-width (a zero-width half stays at m). "shift": lo - factor * scale,
@@ -148,9 +148,7 @@ class ConformalRecalibrator:
         self.factor_: float | None = None
         self.n_: int = 0
 
-    def fit(
-        self, lower: Any, upper: Any, center: Any, obs: Any, *, scale: Any = None
-    ) -> ConformalRecalibrator:
+    def fit(self, lower: Any, upper: Any, center: Any, obs: Any, *, scale: Any = None) -> ConformalRecalibrator:
         scores = conformity_scores(lower, upper, center, obs, method=self.method, scale=scale)
         self.n_ = int((~np.isnan(scores)).sum())
         if self.n_ == 0:
@@ -158,9 +156,7 @@ class ConformalRecalibrator:
         self.factor_ = conformal_quantile(scores, self.level)
         return self
 
-    def transform(
-        self, lower: Any, upper: Any, center: Any, *, scale: Any = None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def transform(self, lower: Any, upper: Any, center: Any, *, scale: Any = None) -> tuple[np.ndarray, np.ndarray]:
         if self.factor_ is None:
             raise ValueError("ConformalRecalibrator is not fitted; call fit(...) first")
         return adjust_interval(lower, upper, center, self.factor_, method=self.method, scale=scale)
@@ -186,16 +182,6 @@ def _history_column(field: str, level: float) -> str:
     return f"{field}_cal_n_{level * 100:g}"
 
 
-def _samples_matrix(series: pd.Series) -> np.ndarray:
-    """A column of per-row sample lists as an (N, S_max) float matrix padded with NaN."""
-    rows = [np.asarray(v if v is not None else [], dtype=np.float64).ravel() for v in series]
-    width = max((r.size for r in rows), default=0)
-    out = np.full((len(rows), width), np.nan)
-    for i, r in enumerate(rows):
-        out[i, : r.size] = r
-    return out
-
-
 def _raw_bounds(
     frame: pd.DataFrame, field: str, level: float, samples_col: str, cache: dict[str, np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -205,7 +191,7 @@ def _raw_bounds(
         return frame[lo_col].to_numpy(dtype=np.float64), frame[hi_col].to_numpy(dtype=np.float64)
     if samples_col in frame.columns:
         if "samples" not in cache:
-            cache["samples"] = _samples_matrix(frame[samples_col])
+            cache["samples"] = sample_matrix(frame[samples_col])
         x = cache["samples"]
         bounds = np.full((2, len(frame)), np.nan)
         ok = np.isfinite(x).any(axis=1)
@@ -228,7 +214,7 @@ def _center(
             return frame[col].to_numpy(dtype=np.float64)
     if center_col is None and samples_col in frame.columns:
         if "samples" not in cache:
-            cache["samples"] = _samples_matrix(frame[samples_col])
+            cache["samples"] = sample_matrix(frame[samples_col])
         x = cache["samples"]
         out = np.full(len(frame), np.nan)
         ok = np.isfinite(x).any(axis=1)
@@ -316,13 +302,8 @@ def recalibrate_walk_forward(
         out[hi_cal_col] = np.where(raw, hi, new_hi)
         out[_factor_column(field, level)] = factor
         out[_history_column(field, level)] = n_hist
-        logger.info(
-            "recalibrated %g intervals: %d of %d rows fitted (min_history=%d)",
-            level,
-            int((~raw).sum()),
-            len(forecasts),
-            min_history,
-        )
+        logger.info("recalibrated %g intervals: %d of %d rows fitted (min_history=%d)", level, int((~raw).sum()),
+                    len(forecasts), min_history)
     return out
 
 
@@ -373,3 +354,19 @@ def coverage_report(
                 )
         report[float(level)] = entry
     return report
+
+
+def calibration_summary(forecasts: pd.DataFrame, quantile_levels: Sequence[float], *, min_known: int = 100,
+                        min_history: int = 50) -> dict[str, dict[str, float]]:
+    """``coverage_report`` of a walk-forward recalibration of the 50% and 90% close intervals.
+
+    forecasts: the forecast table with ``actual_close``; quantile_levels: its levels. Keys are the
+    levels as text ("0.5", "0.9"), for JSON. Empty when neither interval's bounds were forecast or
+    fewer than ``min_known`` outcomes are known (too few to fit and judge a recalibration).
+    """
+    intervals = central_intervals(quantile_levels)
+    levels = [lv for lv in REPORTED_INTERVALS if lv in intervals]
+    if not levels or forecasts["actual_close"].notna().sum() < min_known:
+        return {}
+    calibrated = recalibrate_walk_forward(forecasts, levels=levels, min_history=min_history)
+    return {str(k): v for k, v in coverage_report(calibrated, levels=levels).items()}

@@ -34,6 +34,7 @@ __all__ = [
     "infer_panel_calendar",
     "future_timestamps",
     "periods_per_year",
+    "infer_periods_per_year",
     "to_datetime_index",
 ]
 
@@ -328,8 +329,9 @@ def future_timestamps(history_timestamps: Any, n: int, *, calendar: BarCalendar 
 
 
 def periods_per_year(calendar: BarCalendar) -> float:
-    """Bars per year for annualisation: 252 for Mon-Fri daily bars (365 for 7-day markets, pro rata
-    otherwise), 252 x bars-per-day for intraday, 52 for weekly, 365.25 days / bar for fixed steps."""
+    """Bars per year for annualisation (the package's one definition): 252 for Mon-Fri daily bars
+    (365 for 7-day markets, pro rata otherwise), that x bars-per-day for intraday, 52 for weekly,
+    12 for monthly steps (28-31 days), 365.25 days / bar for other fixed steps."""
     n_days = len(calendar.weekdays)
     days_per_year = 365.0 if n_days == 7 else 252.0 * n_days / 5.0
     if calendar.kind == "intraday":
@@ -338,4 +340,11 @@ def periods_per_year(calendar: BarCalendar) -> float:
         return days_per_year
     if calendar.kind == "weekly":
         return 52.0
+    if pd.Timedelta(days=28) <= calendar.bar <= pd.Timedelta(days=31):
+        return 12.0
     return float(pd.Timedelta(days=365.25) / calendar.bar)
+
+
+def infer_periods_per_year(timestamps: Any) -> float:
+    """``periods_per_year`` of the calendar inferred from ``timestamps`` (at least 2 distinct ones)."""
+    return periods_per_year(infer_frequency(timestamps))

@@ -219,17 +219,28 @@ def load_panel(source: Source, **options: Unpack[LoadOptions]) -> pl.DataFrame:
 
 
 # ----------------------------------------------------------------------------- views
-def panel_to_wide(panel: pl.DataFrame, field: str) -> pd.DataFrame:
-    """One field as a wide pandas frame: index timestamp (sorted), columns instruments (sorted).
+def panel_to_wide(panel: pl.DataFrame, field: str | pl.Expr) -> pd.DataFrame:
+    """One field of a standard panel as a wide pandas frame: index timestamp (sorted), columns
+    instruments (sorted), float64; shape (n_timestamps, n_instruments); bars an instrument lacks are NaN.
 
-    Shape (n_timestamps, n_instruments); bars an instrument lacks are NaN.
+    field: a panel field ("open" ... "amount"), or a polars expression over the panel's columns that
+    is evaluated on each instrument's own bars in time order (``.over("instrument")`` is applied),
+    e.g. ``pl.col("close") / pl.col("close").shift(5) - 1`` for 5-bar returns. This is the one
+    place where the panel becomes a wide pandas frame. Raises DataError for a non-standard panel
+    or repeated (instrument, timestamp) rows.
     """
-    if field not in FIELD_COLUMNS:
-        raise ValueError(f"field must be one of {list(FIELD_COLUMNS)}, got {field!r}")
     check_panel(panel, require_sorted=False)
     if panel.select(pl.struct("instrument", "timestamp").is_duplicated().any()).item():
         raise DataError("panel has duplicate (instrument, timestamp) rows; run validate_panel(panel, policy='drop')")
-    wide = panel.pivot(on="instrument", index="timestamp", values=field, sort_columns=True).sort("timestamp")
+    if isinstance(field, pl.Expr):
+        panel = panel.sort(["instrument", "timestamp"])
+        values = field.over("instrument")
+    elif field in FIELD_COLUMNS:
+        values = pl.col(field)
+    else:
+        raise ValueError(f"field must be one of {list(FIELD_COLUMNS)} or a polars expression, got {field!r}")
+    long = panel.select("instrument", "timestamp", values.cast(pl.Float64).alias("value"))
+    wide = long.pivot(on="instrument", index="timestamp", values="value", sort_columns=True).sort("timestamp")
     frame = wide.to_pandas().set_index("timestamp")
     frame.columns.name = "instrument"
     instruments = sorted(panel["instrument"].unique().to_list())

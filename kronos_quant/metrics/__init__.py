@@ -19,6 +19,7 @@ from kronos_quant.metrics import (
     bootstrap,
     direction,
     ensemble,
+    forecast_quality,
     inference,
     portfolio,
     probabilistic,
@@ -29,12 +30,14 @@ from kronos_quant.metrics.accuracy import *  # noqa: F403
 from kronos_quant.metrics.bootstrap import *  # noqa: F403
 from kronos_quant.metrics.direction import *  # noqa: F403
 from kronos_quant.metrics.ensemble import *  # noqa: F403
+from kronos_quant.metrics.forecast_quality import *  # noqa: F403
 from kronos_quant.metrics.inference import *  # noqa: F403
 from kronos_quant.metrics.portfolio import *  # noqa: F403
 from kronos_quant.metrics.probabilistic import *  # noqa: F403
 from kronos_quant.metrics.sharpe_tests import *  # noqa: F403
 from kronos_quant.metrics.signal import *  # noqa: F403
 
-_SUBMODULES = (accuracy, signal, probabilistic, ensemble, direction, portfolio, inference, bootstrap, sharpe_tests)
+_SUBMODULES = (accuracy, signal, probabilistic, ensemble, direction, portfolio, inference, bootstrap, sharpe_tests,
+               forecast_quality)
 
 __all__ = [name for module in _SUBMODULES for name in module.__all__]
