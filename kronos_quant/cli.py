@@ -7,21 +7,26 @@ Exit codes (stable, for cron and CI):
     3  data problem (missing data file, no bars on the as-of date, validation failure)
     4  model unavailable (not cached and the Hub unreachable, unknown model id, corrupt checkpoint)
   130  interrupted (Ctrl-C); finished work is kept in the forecast cache
+
+Each command is a few lines over a ``workflow`` function. The options several commands share
+(--set, --device, --seed, --quiet, --verbose) are declared once (``SHARED_OPTIONS``) and added by
+the ``command`` decorator. Heavy modules (torch, pandas, the workflows) are imported inside the
+commands, so ``--help`` and ``models list`` answer at once.
 """
 
 from __future__ import annotations
 
-import functools
-import json
+import inspect
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
-from kronos_quant import __version__
+from kronos_quant._version import __version__
 from kronos_quant.errors import CheckpointError, ConfigError, DataError, ModelUnavailableError
 
 EXIT_OK, EXIT_OTHER, EXIT_CONFIG, EXIT_DATA, EXIT_MODEL, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
@@ -34,15 +39,50 @@ models_app = typer.Typer(help="Model presets and cached checkpoints.", no_args_i
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 
-F = TypeVar("F", bound=Callable[..., Any])
 logger = logging.getLogger("kronos_quant.cli")
 
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors; no progress bars.")]
-Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging and full tracebacks.")]
-Sets = Annotated[list[str] | None, typer.Option("--set", "-s", help="Override a config key: key.path=value "
-                                                "(repeatable), e.g. --set forecast.horizon=10.")]
-Device = Annotated[str | None, typer.Option(help="Device for the model: auto, cpu, cuda, cuda:1, mps.")]
-Seed = Annotated[int | None, typer.Option(help="Sampling seed (overrides forecast.seed).")]
+
+def _option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+SHARED_OPTIONS: dict[str, inspect.Parameter] = {
+    "sets": _option("sets", Annotated[list[str] | None, typer.Option(
+        "--set", "-s", help="Override a config key: key.path=value (repeatable), e.g. --set forecast.horizon=10.")],
+        None),
+    "device": _option("device", Annotated[str | None, typer.Option(
+        help="Device for the model: auto, cpu, cuda, cuda:1, mps.")], None),
+    "seed": _option("seed", Annotated[int | None, typer.Option(help="Sampling seed (overrides forecast.seed).")],
+                    None),
+    "quiet": _option("quiet", Annotated[bool, typer.Option(
+        "--quiet", "-q", help="Only warnings and errors; no progress bars.")], False),
+    "verbose": _option("verbose", Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Debug logging and full tracebacks.")], False),
+}
+LOGGING = ("quiet", "verbose")
+CONFIG = ("sets", "device", "seed", *LOGGING)
+
+
+@dataclass(frozen=True)
+class Options:
+    """The shared options of one invocation (those a command does not take keep their defaults)."""
+
+    quiet: bool = False
+    verbose: bool = False
+    sets: list[str] | None = None
+    device: str | None = None
+    seed: int | None = None
+
+    def config(self, path: Path) -> Any:
+        """The strategy at ``path`` with --set, --device and --seed applied (validated: ConfigError)."""
+        from kronos_quant.config import load_config
+
+        overrides = list(self.sets or [])
+        if self.device:
+            overrides.append(f"model.device={self.device}")
+        if self.seed is not None:
+            overrides.append(f"forecast.seed={self.seed}")
+        return load_config(path, overrides=overrides)
 
 
 def _setup(quiet: bool, verbose: bool) -> None:
@@ -59,47 +99,51 @@ def _setup(quiet: bool, verbose: bool) -> None:
     set_quiet(quiet)
 
 
-def _guard(func: F) -> F:
+def _run_guarded(func: Callable[..., Any], opts: Options, kwargs: dict[str, Any]) -> Any:
     """Run a command; turn known errors into a one-line message and the documented exit code."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        verbose = bool(kwargs.get("verbose"))
-        try:
-            return func(*args, **kwargs)
-        except typer.Exit:
+    try:
+        return func(opts, **kwargs)
+    except typer.Exit:
+        raise
+    except KeyboardInterrupt:
+        typer.echo("interrupted: finished forecasts are kept in the cache; rerun to resume", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except ConfigError as exc:
+        code, msg = EXIT_CONFIG, f"config error: {exc}"
+    except DataError as exc:
+        code, msg = EXIT_DATA, f"data error: {exc}"
+    except (ModelUnavailableError, CheckpointError) as exc:
+        code, msg = EXIT_MODEL, f"model unavailable: {exc}"
+    except Exception as exc:  # anything else: one line unless --verbose
+        if opts.verbose:
             raise
-        except KeyboardInterrupt:
-            typer.echo("interrupted: finished forecasts are kept in the cache; rerun to resume", err=True)
-            raise typer.Exit(EXIT_INTERRUPTED) from None
-        except ConfigError as exc:
-            code, msg = EXIT_CONFIG, f"config error: {exc}"
-        except DataError as exc:
-            code, msg = EXIT_DATA, f"data error: {exc}"
-        except (ModelUnavailableError, CheckpointError) as exc:
-            code, msg = EXIT_MODEL, f"model unavailable: {exc}"
-        except Exception as exc:  # anything else: one line unless --verbose
-            if verbose:
-                raise
-            code, msg = EXIT_OTHER, f"error: {type(exc).__name__}: {exc} (rerun with --verbose for the traceback)"
-        typer.echo(msg, err=True)
-        raise typer.Exit(code)
-
-    return wrapper  # type: ignore[return-value]
+        code, msg = EXIT_OTHER, f"error: {type(exc).__name__}: {exc} (rerun with --verbose for the traceback)"
+    typer.echo(msg, err=True)
+    raise typer.Exit(code)
 
 
-def _config(path: Path | None, sets: list[str] | None, device: str | None = None, seed: int | None = None) -> Any:
-    from kronos_quant.config import load_config
-    from kronos_quant.workflow import check_names
+def command(group: typer.Typer, name: str | None = None, *, shared: Sequence[str] = LOGGING
+            ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register ``func(opts: Options, **own_options)`` as a command of ``group`` taking the ``shared`` options too.
 
-    overrides = list(sets or [])
-    if device:
-        overrides.append(f"model.device={device}")
-    if seed is not None:
-        overrides.append(f"forecast.seed={seed}")
-    cfg = load_config(path, overrides=overrides)
-    check_names(cfg)
-    return cfg
+    The shared options are appended to the command's own parameters; logging is set up and
+    errors are mapped to exit codes before and around the call.
+    """
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        own = inspect.signature(func, eval_str=True)
+        params = [p for p in own.parameters.values() if p.name != "opts"] + [SHARED_OPTIONS[s] for s in shared]
+
+        def run(**kwargs: Any) -> Any:
+            opts = Options(**{s: kwargs.pop(s) for s in shared})
+            _setup(opts.quiet, opts.verbose)
+            return _run_guarded(func, opts, kwargs)
+
+        run.__name__, run.__doc__, run.__module__ = func.__name__, func.__doc__, func.__module__
+        run.__signature__ = own.replace(parameters=params)  # type: ignore[attr-defined]
+        group.command(name)(run)
+        return func
+
+    return decorate
 
 
 def _date(text: str | None, option: str = "--asof") -> Any:
@@ -113,141 +157,73 @@ def _date(text: str | None, option: str = "--asof") -> Any:
         raise ConfigError(f"{option} {text!r} is not a date; use YYYY-MM-DD, e.g. {option} 2017-06-30") from None
 
 
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return "nan" if v != v else f"{v:.4g}"
-    return str(v)
+def _print_summary(run: Any, title: str) -> None:
+    from kronos_quant.report import render_summary
+
+    typer.echo(render_summary(run.metrics, title), nl=False)
+    typer.echo(f"report: {run.output_dir}/report.html")
 
 
-def _print_summary(metrics: dict[str, Any], title: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from kronos_quant.workflow import summary_rows
-
-    base_name = metrics.get("baseline", {}).get("name", "baseline")
-    table = Table(title=title)
-    table.add_column("metric")
-    table.add_column("model", justify="right")
-    table.add_column(f"baseline ({base_name})", justify="right")
-    for label, model_v, base_v in summary_rows(metrics):
-        table.add_row(label, _fmt(model_v), _fmt(base_v))
-    Console(width=100).print(table)
+Strategy = Annotated[Path, typer.Argument(help="Strategy YAML, e.g. strategies/momentum.yaml.")]
 
 
-@app.command()
-@_guard
-def backtest(strategy: Annotated[Path, typer.Argument(help="Strategy YAML, e.g. strategies/momentum.yaml.")],
+@command(app, shared=CONFIG)
+def backtest(opts: Options, strategy: Strategy,
              output: Annotated[Path | None, typer.Option("--output", "-o", help="Report directory "
-                                                         "(default: output.dir of the config).")] = None,
-             set_: Sets = None, device: Device = None, seed: Seed = None, quiet: Quiet = False,
-             verbose: Verbose = False) -> None:
+                                                         "(default: output.dir of the config).")] = None) -> None:
     """Run data -> rolling forecasts -> signals -> backtest -> metrics -> report, and print a summary."""
-    _setup(quiet, verbose)
     from kronos_quant.workflow import run_backtest
 
-    cfg = _config(strategy, set_, device, seed)
-    run = run_backtest(cfg, output_dir=output, quiet=quiet)
-    _print_summary(run.metrics, f"{cfg.name}: {cfg.model.id}")
-    typer.echo(f"report: {run.output_dir}/report.html")
+    cfg = opts.config(strategy)
+    _print_summary(run_backtest(cfg, output_dir=output, quiet=opts.quiet), f"{cfg.name}: {cfg.model.id}")
 
 
-@app.command()
-@_guard
-def signals(strategy: Annotated[Path, typer.Argument(help="Strategy YAML.")],
+@command(app, shared=CONFIG)
+def signals(opts: Options, strategy: Strategy,
             asof: Annotated[str, typer.Option(help="As-of date (a date in the data), e.g. 2017-06-30.")],
             output: Annotated[Path | None, typer.Option("--output", "-o", help="Output CSV or Parquet file "
-                                                        "(default: output.signals_file of the config).")] = None,
-            set_: Sets = None, device: Device = None, seed: Seed = None, quiet: Quiet = False,
-            verbose: Verbose = False) -> None:
+                                                        "(default: output.signals_file of the config).")] = None) -> None:
     """Nightly job: scores and target weights for the next session (cached, idempotent, atomic)."""
-    _setup(quiet, verbose)
     from kronos_quant.workflow import run_signals
 
-    cfg = _config(strategy, set_, device, seed)
-    res = run_signals(cfg, _date(asof), output=output, quiet=quiet)
-    state = "written" if res.written else "unchanged"
-    typer.echo(f"{res.path} ({state}; {len(res.table)} instruments; {res.forecasts_computed} forecasts computed; "
-               f"next session {res.next_session})")
+    res = run_signals(opts.config(strategy), _date(asof), output=output, quiet=opts.quiet)
+    typer.echo(f"{res.path} ({'written' if res.written else 'unchanged'}; {len(res.table)} instruments; "
+               f"{res.forecasts_computed} forecasts computed; next session {res.next_session})")
 
 
-@app.command()
-@_guard
-def forecast(strategy: Annotated[Path, typer.Argument(help="Strategy YAML.")],
-             output: Annotated[Path, typer.Option("--output", "-o", help="Forecast table (.parquet or .csv).")] =
-             Path("forecasts.parquet"),
+@command(app, shared=CONFIG)
+def forecast(opts: Options, strategy: Strategy,
+             output: Annotated[Path | None, typer.Option("--output", "-o", help="Forecast table (.parquet or .csv; "
+                                                         "default: forecasts_<asof>.parquet in output.dir).")] = None,
              asof: Annotated[str | None, typer.Option(help="Only this as-of date (default: the backtest period).")]
-             = None,
-             set_: Sets = None, device: Device = None, seed: Seed = None, quiet: Quiet = False,
-             verbose: Verbose = False) -> None:
+             = None) -> None:
     """Write the forecast table only (instrument, asof, step, target timestamp, mean/median/quantiles, prob_up)."""
-    _setup(quiet, verbose)
-    import polars as pl
+    from kronos_quant.workflow import run_forecast
 
-    from kronos_quant.utils.atomic import atomic_path, write_json_atomic
-    from kronos_quant.workflow import build_provenance, forecast_table, load_strategy_data, make_forecaster
-
-    cfg = _config(strategy, set_, device, seed)
-    day = _date(asof)
-    panel, report = load_strategy_data(cfg, end=day)
-    kw: dict[str, Any] = {}
-    if asof:
-        ts = panel.filter(pl.col("timestamp").dt.date() == day.date())["timestamp"]
-        if ts.len() == 0:
-            raise DataError(f"no bars on {asof} in the data; pass an --asof date that is in the data")
-        kw = dict(rebalance=[ts.max()], start=ts.max(), end=ts.max())
-    forecaster = make_forecaster(cfg)
-    table, stats = forecast_table(cfg, panel, forecaster, quiet=quiet, **kw)
-    with atomic_path(output) as tmp:
-        if output.suffix == ".csv":
-            table.drop([c for c in table.columns if table[c].dtype == pl.List(pl.Float64)]).write_csv(tmp)
-        else:
-            table.write_parquet(tmp)
-    write_json_atomic(output.with_suffix(output.suffix + ".json"),
-                      {"config": cfg.resolved(), "provenance": build_provenance(cfg, panel, forecaster, report)})
-    typer.echo(f"{output}: {table.height} rows ({stats['forecasts']} forecasts, "
-               f"{stats.get('cache_misses', stats['forecasts'])} computed)")
+    res = run_forecast(opts.config(strategy), _date(asof), output=output, quiet=opts.quiet)
+    typer.echo(f"{res.path}: {res.table.height} rows ({res.stats['forecasts']} forecasts, "
+               f"{res.stats.get('cache_misses', res.stats['forecasts'])} computed)")
 
 
-@app.command()
-@_guard
-def evaluate(run_dir: Annotated[Path, typer.Argument(help="A backtest report directory.")],
+@command(app, shared=("sets", *LOGGING))
+def evaluate(opts: Options, run_dir: Annotated[Path, typer.Argument(help="A backtest report directory.")],
              output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the new report here "
-                                                         "(default: in place).")] = None,
-             set_: Sets = None, quiet: Quiet = False, verbose: Verbose = False) -> None:
+                                                         "(default: in place).")] = None) -> None:
     """Recompute signals, backtest, metrics and report from a run's saved forecasts (no model work)."""
-    _setup(quiet, verbose)
-    import polars as pl
+    from kronos_quant.workflow import evaluate_run
 
-    from kronos_quant.config import apply_overrides, config_from_dict
-    from kronos_quant.workflow import check_names, evaluate_forecasts, load_strategy_data
-
-    prov_file, fc_file = run_dir / "provenance.json", run_dir / "forecasts.parquet"
-    for f in (prov_file, fc_file):
-        if not f.is_file():
-            raise DataError(f"{f} not found; pass a directory written by `kronos-quant backtest`")
-    saved = json.loads(prov_file.read_text())
-    cfg = config_from_dict(apply_overrides(saved["config"], set_), source=str(prov_file))
-    check_names(cfg)
-    panel, _ = load_strategy_data(cfg)
-    run = evaluate_forecasts(cfg, panel, pl.read_parquet(fc_file), provenance=saved.get("provenance"),
-                             output_dir=output or run_dir)
-    _print_summary(run.metrics, f"{cfg.name}: {cfg.model.id} (re-evaluated)")
-    typer.echo(f"report: {run.output_dir}/report.html")
+    run = evaluate_run(run_dir, overrides=opts.sets, output_dir=output)
+    _print_summary(run, f"{run.config.name}: {run.config.model.id} (re-evaluated)")
 
 
-@data_app.command("validate")
-@_guard
-def data_validate(path: Annotated[Path, typer.Argument(help="CSV/Parquet file or directory of per-instrument files.")],
+@command(data_app, "validate")
+def data_validate(opts: Options,
+                  path: Annotated[Path, typer.Argument(help="CSV/Parquet file or directory of per-instrument files.")],
                   policy: Annotated[str, typer.Option(help="raise | drop | fill (what the report says it would do)")]
                   = "drop",
                   max_lines: Annotated[int, typer.Option(help="lines of the summary to print; 0 prints them all")]
-                  = 60,
-                  quiet: Quiet = False, verbose: Verbose = False) -> None:
+                  = 60) -> None:
     """List data problems (missing values, duplicates, bad OHLC, gaps...). Exit 3 if errors remain under raise."""
-    _setup(quiet, verbose)
     from kronos_quant.data import load_panel_with_report
     from kronos_quant.data.validate import PanelValidationError
 
@@ -263,12 +239,9 @@ def data_validate(path: Annotated[Path, typer.Argument(help="CSV/Parquet file or
     typer.echo(report.summary(max_lines=max_lines))
 
 
-@data_app.command("inspect")
-@_guard
-def data_inspect(path: Annotated[Path, typer.Argument(help="CSV/Parquet file or directory.")],
-                 quiet: Quiet = False, verbose: Verbose = False) -> None:
+@command(data_app, "inspect")
+def data_inspect(opts: Options, path: Annotated[Path, typer.Argument(help="CSV/Parquet file or directory.")]) -> None:
     """Summarise a data file: instruments, rows, date range, bar frequency, missing values."""
-    _setup(quiet, verbose)
     from kronos_quant.data import inspect_panel, load_panel
 
     if not path.exists():
@@ -276,34 +249,32 @@ def data_inspect(path: Annotated[Path, typer.Argument(help="CSV/Parquet file or 
     typer.echo(inspect_panel(load_panel(path, validate=False)).summary())
 
 
-@models_app.command("list")
-@_guard
-def models_list(quiet: Quiet = False, verbose: Verbose = False) -> None:
+@command(models_app, "list")
+def models_list(opts: Options) -> None:
     """Presets (kronos-mini/small/base/demo) and Kronos checkpoints in the local Hugging Face cache."""
-    _setup(quiet, verbose)
     from rich.console import Console
     from rich.table import Table
 
-    from kronos_quant.forecasters import list_models
+    from kronos_quant.model.catalog import list_models
 
     table = Table(title="models")
     for col in ("name", "model", "tokenizer", "revision", "context", "offline", "description"):
         table.add_column(col)
     for row in list_models():
-        table.add_row(row["name"], row["model"], row["tokenizer"], str(row["revision"])[:12], _fmt(row["context"]),
+        table.add_row(row["name"], row["model"], row["tokenizer"], str(row["revision"])[:12],
+                      "-" if row["context"] is None else str(row["context"]),
                       "yes" if row["available_offline"] else "no", row["description"])
     Console(width=160).print(table)
 
 
-@app.command()
-@_guard
-def finetune(config: Annotated[Path, typer.Argument(help="Fine-tuning YAML, e.g. strategies/finetune_demo.yaml.")],
-             set_: Sets = None, quiet: Quiet = False, verbose: Verbose = False) -> None:
+@command(app, shared=("sets", *LOGGING))
+def finetune(opts: Options,
+             config: Annotated[Path, typer.Argument(help="Fine-tuning YAML, e.g. strategies/finetune_demo.yaml.")]
+             ) -> None:
     """Fine-tune a published checkpoint (or train from scratch): tokenizer first, then predictor."""
-    _setup(quiet, verbose)
     from kronos_quant.training import run_finetune
 
-    result = run_finetune(config, overrides=set_, quiet=quiet)
+    result = run_finetune(config, overrides=opts.sets, quiet=opts.quiet)
     typer.echo(f"checkpoints: {getattr(result, 'output_dir', result)}")
 
 

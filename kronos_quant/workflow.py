@@ -1,15 +1,16 @@
-"""Workflows shared by the CLI, notebooks and the nightly job.
+"""Workflows shared by the CLI, notebooks and the nightly job; each checks the device before any work.
 
 ``run_backtest``: data -> rolling forecasts -> signals -> portfolio -> backtest -> metrics -> report.
-``evaluate_forecasts``: everything after the forecasts (re-run without model work).
-``run_signals``: the nightly job -- forecasts for one as-of date (cached), scores and target
-weights for the next session, written atomically and idempotently.
-This module wires the layers together; it computes nothing itself.
+``evaluate_forecasts`` / ``evaluate_run``: everything after the forecasts, from a table or a report directory.
+``run_signals``: the nightly job -- forecasts for one as-of date (cached), scores and target weights for
+the next session, written atomically and idempotently. ``run_forecast``: the forecast table only.
+This module wires the layers together; it computes nothing itself (metrics: ``metrics``; files: ``report``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import platform
 import time
@@ -21,14 +22,14 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from kronos_quant import __version__
+from kronos_quant._version import __version__
 from kronos_quant.config import StrategyConfig
-from kronos_quant.errors import DataError
+from kronos_quant.errors import ConfigError, DataError
 from kronos_quant.schema import SamplingSpec
 
-__all__ = ["BacktestRun", "SignalsRun", "build_provenance", "check_names", "load_strategy_data", "make_forecaster", "forecast_table",
-           "rolling_spec",
-           "evaluate_forecasts", "run_backtest", "run_signals", "summary_rows"]
+__all__ = ["BacktestRun", "SignalsRun", "ForecastRun", "build_provenance", "check_device", "load_strategy_data",
+           "make_forecaster", "rolling_spec", "forecast_table", "evaluate_forecasts", "evaluate_run", "run_backtest",
+           "run_signals", "run_forecast"]
 
 logger = logging.getLogger(__name__)
 
@@ -122,62 +123,32 @@ def forecast_table(cfg: StrategyConfig, panel: pl.DataFrame, forecaster: Any = N
     return table, stats
 
 
+# ----------------------------------------------------------------------------- checks
+
+
+def check_device(cfg: StrategyConfig) -> None:
+    """ConfigError unless ``model.device`` exists on this machine (checked before any forecasting).
+
+    ``auto`` always works; baselines (``model.id: baseline:...``) use no device.
+    """
+    device = cfg.model.device
+    if device in ("auto", "cpu") or cfg.model.id.startswith("baseline:"):
+        return
+    import torch
+
+    fix = "use --device auto (or cpu), or set model.device"
+    if device == "mps":
+        if getattr(torch.backends, "mps", None) is None or not torch.backends.mps.is_available():
+            raise ConfigError(f"{cfg.source_path}: model.device: 'mps' but this machine has no MPS device; {fix}")
+        return
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    index = int(device.partition(":")[2] or 0)
+    if index >= count:
+        have = f"{count} CUDA device(s) (cuda:0..cuda:{count - 1})" if count else "no CUDA device"
+        raise ConfigError(f"{cfg.source_path}: model.device: '{device}' but this machine has {have}; {fix}")
+
+
 # ----------------------------------------------------------------------------- evaluation
-
-
-def _with_actuals(forecasts: pl.DataFrame, panel: pl.DataFrame) -> pd.DataFrame:
-    """The forecast table (pandas) with the realised close at each target timestamp (NaN if unknown)."""
-    fc = forecasts.to_pandas()
-    actual = panel.select(["instrument", "timestamp", "close"]).to_pandas()
-    actual = actual.rename(columns={"timestamp": "target_timestamp", "close": "actual_close"})
-    fc["target_timestamp"] = pd.to_datetime(fc["target_timestamp"])
-    actual["target_timestamp"] = pd.to_datetime(actual["target_timestamp"])
-    if fc["target_timestamp"].dt.tz is not None and actual["target_timestamp"].dt.tz is None:
-        actual["target_timestamp"] = actual["target_timestamp"].dt.tz_localize(fc["target_timestamp"].dt.tz)
-    return fc.merge(actual, on=["instrument", "target_timestamp"], how="left")
-
-
-def _central_levels(quantiles: list[float]) -> list[float]:
-    """The central interval levels (0.5, 0.9) whose both bounds are among the forecast's quantile levels."""
-    have = {round(q, 9) for q in quantiles}
-    return [lv for lv in (0.5, 0.9) if round((1 - lv) / 2, 9) in have and round((1 + lv) / 2, 9) in have]
-
-
-def _forecast_quality(fc: pd.DataFrame, horizon: int, quantiles: list[float]) -> dict[str, Any]:
-    """Accuracy (vs the random walk) and probabilistic scores at the last step, in return units."""
-    from kronos_quant.metrics import crps_ensemble, forecast_accuracy, interval_coverage
-    from kronos_quant.schema import quantile_column
-
-    last = fc[(fc["step"] == horizon) & fc["actual_close"].notna()]
-    out: dict[str, Any] = {"n_evaluated": int(len(last))}
-    if last.empty:
-        return out
-    acc = forecast_accuracy(last["close_mean"].to_numpy(), last["actual_close"].to_numpy(),
-                            last["last_close"].to_numpy())
-    out["accuracy"] = acc
-    base = last["last_close"].to_numpy()
-    obs = last["actual_close"].to_numpy() / base - 1
-    if "close_samples" in last.columns:
-        samples = np.stack([np.asarray(s, dtype=np.float64) for s in last["close_samples"]]) / base[:, None] - 1
-        out["crps"] = float(np.nanmean(crps_ensemble(samples, obs))) if samples.shape[1] > 1 else float("nan")
-    for level in _central_levels(quantiles):
-        lo, hi = round((1 - level) / 2, 9), round((1 + level) / 2, 9)
-        cov = interval_coverage(last[quantile_column("close", lo)].to_numpy() / base - 1,
-                                last[quantile_column("close", hi)].to_numpy() / base - 1, obs)
-        out[f"coverage_{int(level * 100)}"] = cov["coverage"]
-        out[f"width_{int(level * 100)}"] = cov["mean_width"]
-    return out
-
-
-def _calibration(fc: pd.DataFrame, quantiles: list[float]) -> dict[str, Any]:
-    from kronos_quant.calibration import coverage_report, recalibrate_walk_forward
-
-    levels = _central_levels(quantiles)
-    if not levels or fc["actual_close"].notna().sum() < 100:
-        return {}
-    cal = recalibrate_walk_forward(fc, levels=levels, min_history=50)
-    rep = coverage_report(cal, levels=levels)
-    return {str(k): v for k, v in rep.items()}
 
 
 def _strategy_metrics(cfg: StrategyConfig, panel: pl.DataFrame, scores: pd.DataFrame, fwd: pd.DataFrame
@@ -195,18 +166,6 @@ def _strategy_metrics(cfg: StrategyConfig, panel: pl.DataFrame, scores: pd.DataF
     sig = summarize_signal(scores, fwd.reindex(index=scores.index, columns=scores.columns))
     perf = summarize_backtest(bt)
     return {"signal": sig, "backtest": perf}, bt, weights
-
-
-def _headline(block: dict[str, Any], quality: dict[str, Any] | None) -> dict[str, Any]:
-    sig, net = block["signal"], block["backtest"]["net"]
-    acc = (quality or {}).get("accuracy", {})
-    return {
-        "ic": sig["ic"]["mean"], "rank_ic": sig["rank_ic"]["mean"], "icir": sig["ic"]["icir"],
-        "rank_icir": sig["rank_ic"]["icir"], "mse": acc.get("return_mse", float("nan")),
-        "mse_random_walk": acc.get("return_mse_rw", float("nan")),
-        "sharpe": net.get("sharpe_ratio"), "max_drawdown": net.get("max_drawdown"),
-        "annual_return": net.get("annual_return"), "turnover": net.get("mean_turnover"),
-    }
 
 
 @dataclass
@@ -230,28 +189,31 @@ def evaluate_forecasts(cfg: StrategyConfig, panel: pl.DataFrame, forecasts: pl.D
                        provenance: dict[str, Any] | None = None, output_dir: str | Path | None = None,
                        write: bool = True) -> BacktestRun:
     """Signals, portfolio, backtest (model and model-free baseline), metrics and report from a forecast table."""
+    from kronos_quant.calibration import calibration_summary
+    from kronos_quant.metrics.forecast_quality import headline_metrics, score_forecasts
     from kronos_quant.report import write_report
+    from kronos_quant.schema import join_realized
     from kronos_quant.signals import compute_signal, forward_returns
 
     if forecasts.height == 0:
         raise DataError("no forecasts in the backtest period: widen backtest.start/end, lower forecast.lookback or "
                         "universe.min_history, or load more history")
-    h = cfg.forecast.horizon
+    h, levels = cfg.forecast.horizon, cfg.forecast.quantiles
     scores = compute_signal(cfg.signal.name, forecasts=forecasts, panel=panel, transforms=cfg.signal.transforms,
                             **cfg.signal.params)
     fwd = forward_returns(panel, horizon=h)
     model_block, bt, weights = _strategy_metrics(cfg, panel, scores, fwd)
-    fc = _with_actuals(forecasts, panel)
-    quality = _forecast_quality(fc, h, cfg.forecast.quantiles)
-    metrics: dict[str, Any] = {}
-    metrics.update(_headline(model_block, quality))
-    metrics["model"] = {**model_block, "forecast": quality, "calibration": _calibration(fc, cfg.forecast.quantiles)}
+    realized = join_realized(forecasts, panel)
+    quality = score_forecasts(realized, horizon=h, quantile_levels=levels)
+    metrics: dict[str, Any] = headline_metrics(model_block, quality)
+    metrics["model"] = {**model_block, "forecast": quality,
+                        "calibration": calibration_summary(realized.to_pandas(), levels)}
     base_bt = None
     if cfg.baseline.enabled:
         base_scores = compute_signal(cfg.baseline.name, forecasts=forecasts, panel=panel, **cfg.baseline.params)
         base_scores = base_scores.reindex(index=scores.index)
         base_block, base_bt, _ = _strategy_metrics(cfg, panel, base_scores, fwd)
-        metrics["baseline"] = {"name": cfg.baseline.name, **_headline(base_block, None), **base_block}
+        metrics["baseline"] = {"name": cfg.baseline.name, **headline_metrics(base_block), **base_block}
     out = Path(output_dir or cfg.output.dir.format(name=cfg.name))
     run = BacktestRun(cfg, metrics, provenance or {}, forecasts, scores, weights, bt, base_bt, panel, output_dir=out)
     if write:
@@ -281,17 +243,47 @@ def build_provenance(cfg: StrategyConfig, panel: pl.DataFrame, forecaster: Any, 
 def run_backtest(cfg: StrategyConfig, *, output_dir: str | Path | None = None, quiet: bool | None = None,
                  write: bool = True) -> BacktestRun:
     """The whole research loop for one strategy; writes the report directory unless ``write=False``."""
+    check_device(cfg)
     t0 = time.perf_counter()
     panel, report = load_strategy_data(cfg)
     forecaster = make_forecaster(cfg)
     forecasts, fstats = forecast_table(cfg, panel, forecaster, quiet=quiet)
     prov = build_provenance(cfg, panel, forecaster, report, forecast_stats=fstats,
-                       started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                       seconds_to_forecasts=round(time.perf_counter() - t0, 3))
+                            started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                            seconds_to_forecasts=round(time.perf_counter() - t0, 3))
     return evaluate_forecasts(cfg, panel, forecasts, provenance=prov, output_dir=output_dir, write=write)
 
 
-# ----------------------------------------------------------------------------- nightly signals
+def evaluate_run(run_dir: str | Path, *, overrides: list[str] | None = None, output_dir: str | Path | None = None
+                 ) -> BacktestRun:
+    """Re-evaluate a report directory of ``run_backtest`` from its saved forecasts and config (no model
+    work); ``overrides`` (``key.path=value``) change the saved config; the new report goes to
+    ``output_dir`` (default: ``run_dir`` itself)."""
+    from kronos_quant.config import apply_overrides, config_from_dict
+
+    run_dir = Path(run_dir)
+    prov_file, fc_file = run_dir / "provenance.json", run_dir / "forecasts.parquet"
+    for f in (prov_file, fc_file):
+        if not f.is_file():
+            raise DataError(f"{f} not found; pass a directory written by `kronos-quant backtest`")
+    saved = json.loads(prov_file.read_text())
+    cfg = config_from_dict(apply_overrides(saved["config"], overrides), source=str(prov_file))
+    panel, _ = load_strategy_data(cfg)
+    return evaluate_forecasts(cfg, panel, pl.read_parquet(fc_file), provenance=saved.get("provenance"),
+                              output_dir=output_dir or run_dir)
+
+
+# ----------------------------------------------------------------------------- one as-of date
+
+
+def _as_of_bar(panel: pl.DataFrame, asof: Any, source: str) -> pd.Timestamp:
+    """The last bar of the panel on the date of ``asof`` (DataError naming the latest bar when none)."""
+    day = pd.Timestamp(asof)
+    on_day = panel.filter(pl.col("timestamp").dt.date() == day.date())
+    if on_day.height == 0:
+        raise DataError(f"{source}: no bars on the as-of date {day.date()} (the latest bar is "
+                        f"{panel['timestamp'].max()}); update the data or pass an --asof date that is in the data")
+    return pd.Timestamp(on_day["timestamp"].max())
 
 
 @dataclass
@@ -307,32 +299,6 @@ class SignalsRun:
     provenance: dict[str, Any]
 
 
-def _as_of_bar(panel: pl.DataFrame, asof: Any, source: str) -> pd.Timestamp:
-    day = pd.Timestamp(asof)
-    ts = panel["timestamp"]
-    last = ts.max()
-    on_day = panel.filter(pl.col("timestamp").dt.date() == day.date())
-    if on_day.height == 0:
-        raise DataError(f"{source}: no bars on the as-of date {day.date()} (the latest bar is {last}); update the data "
-                        "or pass an --asof date that is in the data")
-    return pd.Timestamp(on_day["timestamp"].max())
-
-
-def _write_table(table: pd.DataFrame, path: Path) -> bool:
-    """Write atomically unless the file already holds exactly this content; True if written."""
-    from kronos_quant.utils.atomic import atomic_path
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        if path.suffix == ".parquet":
-            table.to_parquet(tmp, index=False)
-        else:
-            table.to_csv(tmp, index=False, float_format="%.10g")
-        if path.exists() and path.read_bytes() == tmp.read_bytes():
-            return False
-    return True
-
-
 def run_signals(cfg: StrategyConfig, asof: Any, *, output: str | Path | None = None,
                 quiet: bool | None = None, history: int = 20) -> SignalsRun:
     """Scores and target weights for the session after ``asof`` (a date in the data).
@@ -343,9 +309,11 @@ def run_signals(cfg: StrategyConfig, asof: Any, *, output: str | Path | None = N
     """
     from kronos_quant.data import future_timestamps, infer_panel_calendar
     from kronos_quant.portfolio import build_weights
+    from kronos_quant.report.writer import write_table_if_changed
     from kronos_quant.signals import compute_signal
     from kronos_quant.utils.atomic import write_json_atomic
 
+    check_device(cfg)
     source = cfg.data.path or "synthetic market"
     panel, report = load_strategy_data(cfg, end=pd.Timestamp(asof))
     asof_ts = _as_of_bar(panel, asof, source)
@@ -379,7 +347,7 @@ def run_signals(cfg: StrategyConfig, asof: Any, *, output: str | Path | None = N
     table.insert(0, "asof", asof_ts)
     table.insert(1, "next_session", nxt)
     path = Path(output) if output else Path(cfg.output.signals_file.format(name=cfg.name, asof=asof_ts.date()))
-    written = _write_table(table.reset_index(drop=True), path)
+    written = write_table_if_changed(table.reset_index(drop=True), path)
     computed = int(fstats.get("cache_misses", fstats["forecasts"]))
     prov = build_provenance(cfg, panel, forecaster, report, asof=str(asof_ts), next_session=str(nxt))
     prov_path = path.with_suffix(path.suffix + ".json")
@@ -390,37 +358,42 @@ def run_signals(cfg: StrategyConfig, asof: Any, *, output: str | Path | None = N
     return SignalsRun(table.reset_index(drop=True), path, written, asof_ts, nxt, computed, prov)
 
 
-# ----------------------------------------------------------------------------- presentation
+@dataclass
+class ForecastRun:
+    """The forecast table of ``run_forecast``, where it was written and how much model work it took."""
+
+    table: pl.DataFrame
+    path: Path
+    stats: dict[str, Any]
+    provenance: dict[str, Any]
 
 
-def summary_rows(metrics: dict[str, Any]) -> list[tuple[str, Any, Any]]:
-    """(label, model value, baseline value) rows for the CLI's summary table."""
-    base = metrics.get("baseline", {})
-    keys = [("IC", "ic"), ("Rank IC", "rank_ic"), ("ICIR", "icir"), ("Rank ICIR", "rank_icir"),
-            ("MSE (h-step return)", "mse"), ("MSE random walk", "mse_random_walk"), ("Sharpe", "sharpe"),
-            ("Max drawdown", "max_drawdown"), ("Annual return", "annual_return"), ("Turnover", "turnover")]
-    shared = {"mse_random_walk"}  # the random walk is the same reference for both columns
-    return [(label, metrics.get(k), metrics.get(k) if k in shared else None if k == "mse" else base.get(k))
-            for label, k in keys]
+def run_forecast(cfg: StrategyConfig, asof: Any = None, *, output: str | Path | None = None,
+                 quiet: bool | None = None) -> ForecastRun:
+    """Forecasts as of the last bar on date ``asof`` (or over the backtest period when None), written
+    atomically with a ``.json`` of config and provenance beside it.
 
+    output: a .parquet or .csv file (CSV leaves out the sample lists); default
+    ``<output.dir>/forecasts_<asof>.parquet`` (``forecasts_backtest.parquet`` without ``asof``).
+    """
+    from kronos_quant.report.writer import write_forecast_table
+    from kronos_quant.utils.atomic import write_json_atomic
 
-def check_names(cfg: StrategyConfig) -> None:
-    """Fail early (ConfigError) on unknown signal, transform, portfolio or baseline names."""
-    import difflib
-
-    from kronos_quant.config import ConfigError
-    from kronos_quant.portfolio import PORTFOLIOS
-    from kronos_quant.signals import SIGNALS, TRANSFORMS
-
-    def check(key: str, name: str, known: Any) -> None:
-        if name not in known:
-            close = difflib.get_close_matches(name, list(known), n=1)
-            hint = f"did you mean '{close[0]}'? " if close else ""
-            raise ConfigError(f"{cfg.source_path}: {key}: unknown name '{name}'; {hint}known: {', '.join(known)}")
-
-    check("signal.name", cfg.signal.name, SIGNALS)
-    for t in cfg.signal.transforms:
-        check("signal.transforms", t, TRANSFORMS)
-    check("portfolio.name", cfg.portfolio.name, PORTFOLIOS)
-    if cfg.baseline.enabled:
-        check("baseline.name", cfg.baseline.name, SIGNALS)
+    if output is not None and Path(output).suffix not in (".parquet", ".csv"):
+        raise ConfigError(f"--output {output}: the forecast table is written as .parquet or .csv")
+    check_device(cfg)
+    panel, report = load_strategy_data(cfg, end=None if asof is None else pd.Timestamp(asof))
+    window: dict[str, Any] = {}
+    if asof is not None:
+        bar = _as_of_bar(panel, asof, cfg.data.path or "synthetic market")
+        window = dict(rebalance=[bar], start=bar, end=bar)
+    forecaster = make_forecaster(cfg)
+    table, stats = forecast_table(cfg, panel, forecaster, quiet=quiet, **window)
+    label = pd.Timestamp(asof).date() if asof is not None else "backtest"
+    path = Path(output) if output else Path(cfg.output.dir.format(name=cfg.name)) / f"forecasts_{label}.parquet"
+    write_forecast_table(table, path)
+    prov = build_provenance(cfg, panel, forecaster, report, asof=None if asof is None else str(window["end"]),
+                            forecast_stats=stats)
+    write_json_atomic(path.with_suffix(path.suffix + ".json"), {"config": cfg.resolved(), "provenance": prov})
+    logger.info("forecasts: %d rows (%d forecasts) written to %s", table.height, stats["forecasts"], path)
+    return ForecastRun(table, path, stats, prov)

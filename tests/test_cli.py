@@ -92,6 +92,33 @@ def test_exit_codes(strategy, tmp_path):
     assert res.exit_code == EXIT_CONFIG and "did you mean 'expected_return'" in res.output
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (["--set", "portfolio.params={kk: 3}"], "portfolio.params.kk: portfolio 'topk' has no parameter 'kk'; did you mean 'k'?"),
+    (["--set", "portfolio.params={k: two}"], "portfolio.params.k: Input should be a valid integer"),
+    (["--set", "portfolio.params={k: 0}"], "portfolio.params.k: Input should be greater than or equal to 1"),
+    (["--set", "forecast.rebalance=0"], "forecast.rebalance: must be a number of bars >= 1"),
+    (["--set", "signal.params={horizon: 3}"], "signal.params.horizon: signal 'expected_return' has no parameter"),
+    (["--set", "baseline.name=momentm"], "baseline.name: unknown signal 'momentm'; did you mean 'momentum'?"),
+    (["--device", "cdua"], "model.device: unknown device 'cdua'; did you mean 'cuda'?"),
+    (["--set", "name=../../x"], "cannot be used in file names"),
+])
+def test_config_mistakes_exit_2_before_any_work(strategy, tmp_path, args, message):
+    """Issue 12: each mistake is one line with the fix, exit 2, and nothing is forecast or written."""
+    res = _run(["backtest", str(strategy), *TINY, *args])
+    assert res.exit_code == EXIT_CONFIG, res.output
+    assert message in res.output and len(res.output.strip().splitlines()) == 1, res.output
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "run").exists()
+
+
+def test_cuda_on_a_machine_without_one_exits_2_before_any_work(strategy, tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    res = _run(["backtest", str(strategy), *TINY, "--set", "model.id=kronos-demo", "--device", "cuda"])
+    assert res.exit_code == EXIT_CONFIG and "'cuda' but this machine has no CUDA device" in res.output, res.output
+    assert "--device auto" in res.output and not (tmp_path / "cache").exists()
+
+
 def test_help_on_every_command():
     for cmd in (["--help"], ["backtest", "--help"], ["signals", "--help"], ["forecast", "--help"],
                 ["evaluate", "--help"], ["data", "validate", "--help"], ["data", "inspect", "--help"],
@@ -118,6 +145,17 @@ def test_data_validate_and_inspect(tmp_path):
     assert res.exit_code == 0 and "100" in res.output
     res = _run(["data", "inspect", str(tmp_path / "missing.csv")])
     assert res.exit_code == EXIT_DATA and "missing.csv" in res.output
+
+
+def test_forecast_without_output_writes_into_the_run_directory(strategy, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = _run(["forecast", str(strategy), "--asof", "2015-09-30", "--quiet", *TINY])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "run" / "forecasts_2015-09-30.parquet"
+    assert out.is_file() and (tmp_path / "run" / "forecasts_2015-09-30.parquet.json").is_file()
+    assert not (tmp_path / "forecasts.parquet").exists()
+    res = _run(["forecast", str(strategy), "-o", str(tmp_path / "fc.txt"), *TINY])
+    assert res.exit_code == EXIT_CONFIG and ".parquet or .csv" in res.output
 
 
 def test_forecast_command_writes_table_and_provenance(strategy, tmp_path):
