@@ -129,10 +129,11 @@ def forecast_table(cfg: StrategyConfig, panel: pl.DataFrame, forecaster: Any = N
 def check_device(cfg: StrategyConfig) -> None:
     """ConfigError unless ``model.device`` exists on this machine (checked before any forecasting).
 
-    ``auto`` always works; baselines (``model.id: baseline:...``) use no device.
+    ``auto`` always works; baselines (``model.id: baseline:...``) use no device; with the Ray backend
+    the model runs on the workers, which are not this machine.
     """
     device = cfg.model.device
-    if device in ("auto", "cpu") or cfg.model.id.startswith("baseline:"):
+    if device in ("auto", "cpu") or cfg.model.id.startswith("baseline:") or cfg.forecast.backend == "ray":
         return
     import torch
 
