@@ -20,16 +20,9 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
+from pydantic_core.core_schema import ValidationInfo
 
 from kronos_quant.errors import ConfigError
 from kronos_quant.registry import ParamError, check_name, check_params, suggest
@@ -47,9 +40,13 @@ _DEVICE = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
 _DEVICES = ("auto", "cpu", "cuda", "cuda:0", "mps")
 
 
-def _registry_error(exc: ParamError) -> PydanticCustomError:
-    """A registry error as a pydantic error whose location ends at the parameter at fault."""
-    return PydanticCustomError("registry", "{message}", {"message": exc.detail, "key": exc.key or ""})
+def _registered(check: Any, *args: Any) -> Any:
+    """``check(*args)`` from kronos_quant.registry, its ParamError turned into a pydantic error whose
+    location ends at the parameter at fault."""
+    try:
+        return check(*args)
+    except ParamError as exc:
+        raise PydanticCustomError("registry", "{message}", {"message": exc.detail, "key": exc.key or ""}) from None
 
 
 class _Registered(_Section):
@@ -73,10 +70,7 @@ class _Registered(_Section):
     @field_validator("name", check_fields=False)
     @classmethod
     def _known_name(cls, v: str) -> str:
-        try:
-            check_name(cls._kind, v)
-        except ParamError as exc:
-            raise _registry_error(exc) from None
+        _registered(check_name, cls._kind, v)
         return v
 
     @field_validator("params", check_fields=False)
@@ -84,10 +78,7 @@ class _Registered(_Section):
     def _known_params(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         if "name" not in info.data:  # the name itself was invalid and is reported on its own
             return v
-        try:
-            return check_params(cls._kind, info.data["name"], v)
-        except ParamError as exc:
-            raise _registry_error(exc) from None
+        return _registered(check_params, cls._kind, info.data["name"], v)
 
 
 class SyntheticConfig(_Section):
@@ -211,10 +202,7 @@ class SignalConfig(_Registered):
     @classmethod
     def _known_transforms(cls, v: list[str]) -> list[str]:
         for name in v:
-            try:
-                check_name("transform", name)
-            except ParamError as exc:
-                raise _registry_error(exc) from None
+            _registered(check_name, "transform", name)
         return v
 
 
