@@ -14,6 +14,7 @@ import json
 import logging
 import platform
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,13 +99,17 @@ def rolling_spec(cfg: StrategyConfig, *, rebalance: Any = None, start: Any = Non
 
 
 def forecast_table(cfg: StrategyConfig, panel: pl.DataFrame, forecaster: Any = None, *, rebalance: Any = None,
-                   start: Any = None, end: Any = None, quiet: bool | None = None) -> tuple[pl.DataFrame, dict[str, Any]]:
+                   start: Any = None, end: Any = None, quiet: bool | None = None,
+                   breaks: Mapping[str, Sequence[Any]] | None = None) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Rolling forecasts of the strategy over [start, end] (default: the backtest period), with the cache,
     on the configured backend (``forecast.backend``: local or ray). forecaster: default ``make_forecaster(cfg)``.
+    breaks: the history breaks of the panel (``ValidationReport.segment_starts()``): no window spans one.
 
-    Returns (forecast table, stats with cache hits/misses and seconds).
+    Returns (forecast table, stats with cache hits/misses, seconds, the plan's counts of windows cut
+    or skipped at breaks (``plan``) and why instruments got no forecast (``unplanned``)).
     """
-    from kronos_quant.engine import ForecastCache, LocalExecutor, run_rolling
+    from kronos_quant.data.arrays import panel_arrays
+    from kronos_quant.engine import ForecastCache, LocalExecutor, plan_rolling, run_rolling
 
     f = cfg.forecast
     cache = ForecastCache(f.cache_dir) if f.cache_dir else None
@@ -114,10 +119,17 @@ def forecast_table(cfg: StrategyConfig, panel: pl.DataFrame, forecaster: Any = N
 
         executor = ray_executor(cfg)
     t0 = time.perf_counter()
-    table = run_rolling(rolling_spec(cfg, rebalance=rebalance, start=start, end=end), panel,
-                        make_forecaster(cfg) if forecaster is None else forecaster, executor, cache=cache, quiet=quiet)
+    spec = rolling_spec(cfg, rebalance=rebalance, start=start, end=end)
+    data = panel_arrays(panel, breaks=breaks)
+    plan = plan_rolling(data, spec)
+    if plan.cut_at_breaks or plan.skipped_at_breaks:
+        logger.info("history breaks: %d windows cut, %d skipped (gaps longer than data.validation.max_gap_bars)",
+                    plan.cut_at_breaks, plan.skipped_at_breaks)
+    table = run_rolling(spec, data, make_forecaster(cfg) if forecaster is None else forecaster, executor,
+                        cache=cache, quiet=quiet, plan=plan)
     stats = {"seconds": time.perf_counter() - t0, "rows": table.height,
-             "forecasts": table.select(["instrument", "asof"]).unique().height if table.height else 0}
+             "forecasts": table.select(["instrument", "asof"]).unique().height if table.height else 0,
+             "plan": plan.counts(), "unplanned": dict(plan.unplanned)}
     if cache is not None:
         stats.update(cache_hits=cache.stats.hits, cache_misses=cache.stats.misses)
     return table, stats
@@ -248,7 +260,7 @@ def run_backtest(cfg: StrategyConfig, *, output_dir: str | Path | None = None, q
     t0 = time.perf_counter()
     panel, report = load_strategy_data(cfg)
     forecaster = make_forecaster(cfg)
-    forecasts, fstats = forecast_table(cfg, panel, forecaster, quiet=quiet)
+    forecasts, fstats = forecast_table(cfg, panel, forecaster, quiet=quiet, breaks=report.segment_starts())
     prov = build_provenance(cfg, panel, forecaster, report, forecast_stats=fstats,
                             started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                             seconds_to_forecasts=round(time.perf_counter() - t0, 3))
@@ -325,7 +337,8 @@ def run_signals(cfg: StrategyConfig, asof: Any, *, output: str | Path | None = N
         bars = panel["timestamp"].unique().sort()
         k = cfg.forecast.rebalance
         dates = [pd.Timestamp(t) for t in bars.to_list()[::-1][::k][:history]][::-1]
-    forecasts, fstats = forecast_table(cfg, panel, forecaster, rebalance=dates, start=dates[0], end=asof_ts, quiet=quiet)
+    forecasts, fstats = forecast_table(cfg, panel, forecaster, rebalance=dates, start=dates[0], end=asof_ts,
+                                      quiet=quiet, breaks=report.segment_starts())
     if forecasts.height == 0:
         raise DataError(f"{source}: no instrument has {cfg.universe.min_history or cfg.forecast.lookback} bars of history "
                         f"up to {asof_ts}; load more history or lower forecast.lookback")
@@ -389,7 +402,7 @@ def run_forecast(cfg: StrategyConfig, asof: Any = None, *, output: str | Path | 
         bar = _as_of_bar(panel, asof, cfg.data.path or "synthetic market")
         window = dict(rebalance=[bar], start=bar, end=bar)
     forecaster = make_forecaster(cfg)
-    table, stats = forecast_table(cfg, panel, forecaster, quiet=quiet, **window)
+    table, stats = forecast_table(cfg, panel, forecaster, quiet=quiet, breaks=report.segment_starts(), **window)
     label = pd.Timestamp(asof).date() if asof is not None else "backtest"
     path = Path(output) if output else Path(cfg.output.dir.format(name=cfg.name)) / f"forecasts_{label}.parquet"
     write_forecast_table(table, path)

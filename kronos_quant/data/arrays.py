@@ -11,12 +11,18 @@ One behaviour for every consumer:
 * rows with a missing or non-finite value are KEPT (as NaN) and cut windows: a window of rows
   ``a..b`` of an instrument is usable only when ``a >= first_clean(b)``, i.e. it holds no bad
   row. The rolling engine's plans and the training windows both follow this rule.
+* history breaks cut windows the same way: given ``breaks`` (instrument -> the first bar after
+  each gap longer than the validation limit, ``ValidationReport.segment_starts()``), an
+  instrument's rows form segments, and ``first_clean(b)`` never lies before the start of row
+  b's segment, so no window bridges a break. Which gaps are breaks is the validation's call;
+  this module only applies the cuts it is given.
 
 Knows nothing about models, forecasts or training.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +30,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from kronos_quant.data.bounds import bound_ns
 from kronos_quant.data.calendar import BarCalendar, infer_frequency
 from kronos_quant.data.timefeatures import time_features
 from kronos_quant.errors import DataError
@@ -37,20 +44,29 @@ class InstrumentArrays:
     """One instrument's bars, sorted by time. values: (T, 6) float64 in FIELDS order (NaN where
     missing); stamps_ns: (T,) int64 UTC ns; features: (T, 5) int64 time features of the
     wall-clock timestamps; last_bad: (T,) index of the latest row <= t holding a missing or
-    non-finite value (-1 if none)."""
+    non-finite value (-1 if none); segment_start: (T,) the first row of the segment holding row t
+    (0 everywhere when the history has no breaks)."""
 
     instrument: str
     values: np.ndarray
     stamps_ns: np.ndarray
     features: np.ndarray
     last_bad: np.ndarray
+    segment_start: np.ndarray
 
     def first_clean(self, end: int | np.ndarray) -> int | np.ndarray:
-        """The earliest row a window ending at row ``end`` may start at (it must hold no bad row)."""
-        return self.last_bad[end] + 1
+        """The earliest row a window ending at row ``end`` may start at (it must hold no bad row
+        and lie in one segment)."""
+        return np.maximum(self.last_bad[end] + 1, self.segment_start[end])
+
+    def crosses_break(self, end: int | np.ndarray, ahead: int) -> bool | np.ndarray:
+        """Whether the next ``ahead`` rows after row ``end`` (those the instrument has) reach into a
+        later segment, i.e. a forecast as of ``end`` would be scored across a history break."""
+        last = np.minimum(np.asarray(end) + ahead, len(self.stamps_ns) - 1)
+        return self.segment_start[last] != self.segment_start[end]
 
     def clean_starts(self, length: int) -> np.ndarray:
-        """(N,) every start row of a window of ``length`` consecutive rows holding no bad row."""
+        """(N,) every start row of a window of ``length`` consecutive rows holding no bad row and no break."""
         if length < 1:
             raise ValueError(f"length must be >= 1, got {length}")
         starts = np.arange(len(self.stamps_ns) - length + 1)
@@ -113,12 +129,26 @@ def _check_columns(panel: Any) -> pl.DataFrame:
     return panel
 
 
-def panel_arrays(panel: pl.DataFrame | Any, *, calendar: BarCalendar | None = None) -> PanelArrays:
+def _segment_start(stamps_ns: np.ndarray, starts: Sequence[Any], time_zone: str | None) -> np.ndarray:
+    """(T,) the first row of the segment of each row, given the segments' first bars ``starts``."""
+    seg = np.zeros(len(stamps_ns), dtype=np.int64)
+    for start in starts:  # a start is a bar of the instrument; otherwise its next bar begins the segment
+        ns = bound_ns(start, tz=time_zone, is_end=False, name="history break")
+        row = int(np.searchsorted(stamps_ns, ns, side="left"))
+        if 0 < row < len(stamps_ns):
+            seg[row] = row
+    return np.maximum.accumulate(seg)
+
+
+def panel_arrays(panel: pl.DataFrame | Any, *, calendar: BarCalendar | None = None,
+                 breaks: Mapping[str, Sequence[Any]] | None = None) -> PanelArrays:
     """Check a panel (see ``schema.PANEL_COLUMNS``; pandas frames are converted) and split it into
-    per-instrument arrays (see the module docstring for duplicates and missing values).
+    per-instrument arrays (see the module docstring for duplicates, missing values and breaks).
 
     calendar: the bar calendar used to extend timestamps past the last bar (default: inferred
-    from the panel's timestamps when first needed).
+    from the panel's timestamps when first needed). breaks: instrument -> the first bars of new
+    segments (datetimes in the panel's time zone, e.g. ``ValidationReport.segment_starts()``);
+    windows never span one (default: no breaks).
     """
     panel = _check_columns(panel)
     ts_dtype = panel.schema["timestamp"]
@@ -142,12 +172,14 @@ def panel_arrays(panel: pl.DataFrame | Any, *, calendar: BarCalendar | None = No
         name = str(part["instrument"][0])
         values = np.ascontiguousarray(part.select(FIELDS).to_numpy().astype(np.float64, copy=False))
         bad = ~np.isfinite(values).all(axis=1)
+        stamps_ns = part["_ns"].to_numpy().astype(np.int64)
         instruments[name] = InstrumentArrays(
             instrument=name,
             values=values,
-            stamps_ns=part["_ns"].to_numpy().astype(np.int64),
+            stamps_ns=stamps_ns,
             features=time_features(part["timestamp"].to_pandas()),
             last_bad=np.maximum.accumulate(np.where(bad, np.arange(len(bad)), -1)),
+            segment_start=_segment_start(stamps_ns, (breaks or {}).get(name, ()), ts_dtype.time_zone),
         )
     union = np.unique(frame["_ns"].to_numpy()).astype(np.int64)
     return PanelArrays(instruments, union, ts_dtype.time_zone, ts_dtype.time_unit or "us", calendar)

@@ -19,7 +19,15 @@ from kronos_quant.engine.table import (
     forecast_columns,
     forecast_items,
 )
-from kronos_quant.engine.windows import Window, WorkItem, build_windows, plan_windows, series_seed
+from kronos_quant.engine.windows import (
+    RollingPlan,
+    Window,
+    WorkItem,
+    build_windows,
+    plan_rolling,
+    plan_windows,
+    series_seed,
+)
 
 __all__ = [
     "Batch",
@@ -28,6 +36,7 @@ __all__ = [
     "Executor",
     "ForecastCache",
     "LocalExecutor",
+    "RollingPlan",
     "RollingSpec",
     "RollingWork",
     "Window",
@@ -40,6 +49,7 @@ __all__ = [
     "forecast_columns",
     "forecast_items",
     "make_batches",
+    "plan_rolling",
     "plan_windows",
     "rolling_forecast",
     "run_rolling",

@@ -27,7 +27,7 @@ from kronos_quant.engine.cache import KEY_COLUMN, ForecastCache, window_key
 from kronos_quant.engine.executor import Batch, Executor, LocalExecutor, RollingWork
 from kronos_quant.engine.spec import RollingSpec
 from kronos_quant.engine.table import empty_rows, finalize_table
-from kronos_quant.engine.windows import Window, build_windows, plan_windows
+from kronos_quant.engine.windows import RollingPlan, Window, build_windows, plan_rolling
 from kronos_quant.schema import Forecaster
 from kronos_quant.utils.progress import make_progress
 
@@ -96,19 +96,21 @@ def _checked_rows(rows: pl.DataFrame, batch: Batch, horizon: int) -> pl.DataFram
 
 def run_rolling(spec: RollingSpec, panel: pl.DataFrame | PanelArrays, forecaster: Forecaster,
                 executor: Executor | None = None, *, cache: ForecastCache | str | os.PathLike[str] | None = None,
-                quiet: bool | None = None) -> pl.DataFrame:
+                quiet: bool | None = None, plan: RollingPlan | None = None) -> pl.DataFrame:
     """Forecast every (instrument, as-of) of ``spec``'s rolling schedule; returns the forecast table.
 
     panel: long frame with ``schema.PANEL_COLUMNS`` or its ``data.arrays.panel_arrays`` (build
     those with ``calendar=`` to extend target timestamps past the last bar on a known calendar;
-    default: inferred). Each forecast as of bar t sees only the last ``spec.lookback`` bars up to
-    and including t (see ``plan_windows``). forecaster: its ``identity`` keys the cache.
+    default: inferred; with ``breaks=`` no window spans a history break). Each forecast as of bar
+    t sees only the last ``spec.lookback`` bars up to and including t (see ``plan_windows``).
+    forecaster: its ``identity`` keys the cache.
     executor: ``LocalExecutor()`` (default) or ``distributed.RayExecutor``; the table does not
     depend on it, nor on batch sizes or on what is cached (seeds are per seed, instrument, as-of).
     cache: a ForecastCache or a directory; only missing forecasts are computed, and each finished
     batch is written to its own file as it arrives (on a background thread), so a killed run
     loses at most the batches in flight and a rerun resumes. The executor is not called when
-    every forecast is cached.
+    every forecast is cached. plan: ``plan_rolling(panel, spec)`` when the caller made it already
+    (to read its counts); default: planned here.
 
     Returns one row per instrument x as-of x step, sorted, with the columns of
     ``forecast_columns(spec.quantile_levels, keep_samples=spec.keep_samples)``; prices in the
@@ -118,7 +120,7 @@ def run_rolling(spec: RollingSpec, panel: pl.DataFrame | PanelArrays, forecaster
         raise TypeError(f"forecaster must satisfy kronos_quant.schema.Forecaster, got {type(forecaster).__name__}")
     executor = LocalExecutor() if executor is None else executor
     data = panel if isinstance(panel, PanelArrays) else panel_arrays(panel)
-    windows = build_windows(data, plan_windows(data, spec), spec)
+    windows = build_windows(data, (plan_rolling(data, spec) if plan is None else plan).items, spec)
     if isinstance(cache, (str, os.PathLike)):
         cache = ForecastCache(cache)
     identity = forecaster.identity

@@ -3,7 +3,9 @@
 Owns: choosing the (instrument, as-of) work items of a rolling run (``plan_windows``) and cutting
 each item's input window, time features and target timestamps (``build_windows``). A window for
 as-of bar t holds only bars <= t; only the *timestamps* of later bars are read (to label
-targets). The panel -> arrays conversion is the data layer's (``data.arrays.panel_arrays``).
+targets). The panel -> arrays conversion is the data layer's (``data.arrays.panel_arrays``),
+and so is where an instrument's history is broken (its segments): windows are cut there and
+never forecast across one, but which gaps count as breaks is decided by validation, not here.
 
 Knows nothing about models, tokenization, caching or the forecast table. Work items are small
 frozen dataclasses, so a distributed backend can ship them to workers.
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -26,7 +28,7 @@ from kronos_quant.data.timefeatures import time_features
 from kronos_quant.engine.spec import RollingSpec
 from kronos_quant.schema import CLOSE_INDEX
 
-__all__ = ["WorkItem", "Window", "plan_windows", "build_windows", "series_seed"]
+__all__ = ["WorkItem", "Window", "RollingPlan", "plan_rolling", "plan_windows", "build_windows", "series_seed"]
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +100,70 @@ def _rebalance_grid(data: PanelArrays, spec: RollingSpec) -> np.ndarray:
     return grid
 
 
+@dataclass
+class RollingPlan:
+    """The work items of a rolling run and what planning left out.
+
+    items: as ``plan_windows``. cut_at_breaks: items whose window was shortened to start at a
+    history break (kept: they still hold ``spec.history`` bars). skipped_at_breaks: windows not
+    forecast because of a break (too short once cut, or their forecast bars lie after the break).
+    skipped_short: windows with fewer than ``spec.history`` clean bars (the start of a history or a
+    missing value). unplanned: instrument -> why it got no item at all (one line).
+    """
+
+    items: list[WorkItem]
+    cut_at_breaks: int = 0
+    skipped_at_breaks: int = 0
+    skipped_short: int = 0
+    unplanned: dict[str, str] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        """The counts for provenance: windows, cut_at_breaks, skipped_at_breaks, skipped_short."""
+        return {"windows": len(self.items), "cut_at_breaks": self.cut_at_breaks,
+                "skipped_at_breaks": self.skipped_at_breaks, "skipped_short": self.skipped_short}
+
+
+def _day(data: PanelArrays, ns: int) -> str:
+    return str(local_index(np.asarray([ns], dtype=np.int64), data.time_zone)[0].date())
+
+
+def plan_rolling(data: PanelArrays | pl.DataFrame, spec: RollingSpec) -> RollingPlan:
+    """The (instrument, as-of) work items of a rolling run (see ``plan_windows``) with counts of the
+    windows cut or skipped at history breaks and the reason each instrument without an item has none."""
+    if not isinstance(data, PanelArrays):
+        data = panel_arrays(data)
+    grid = _rebalance_grid(data, spec)
+    plan = RollingPlan([])
+    for name, arr in data.instruments.items():
+        pos = np.searchsorted(arr.stamps_ns, grid)
+        ok = pos < len(arr.stamps_ns)
+        ok[ok] = arr.stamps_ns[pos[ok]] == grid[ok]  # the instrument has a bar exactly at the grid date
+        ends = pos[ok]
+        if not len(ends):
+            inside = len(grid) and ((arr.stamps_ns >= grid[0]) & (arr.stamps_ns <= grid[-1])).any()
+            span = f"its bars run from {_day(data, arr.stamps_ns[0])} to {_day(data, arr.stamps_ns[-1])}"
+            plan.unplanned[name] = (f"no bar on a rebalance date ({span})" if inside
+                                    else f"no bars in the forecast period ({span})")
+            continue
+        unbroken = np.maximum(ends - spec.lookback + 1, arr.last_bad[ends] + 1)  # the cut without breaks
+        firsts = np.maximum(unbroken, arr.segment_start[ends])
+        long_enough = ends - firsts + 1 >= spec.history
+        keep = long_enough & ~arr.crosses_break(ends, spec.horizon)
+        at_break = ~keep & ((ends - unbroken + 1 >= spec.history) | long_enough)
+        plan.cut_at_breaks += int((keep & (firsts > unbroken)).sum())
+        plan.skipped_at_breaks += int(at_break.sum())
+        plan.skipped_short += int((~keep & ~at_break).sum())
+        for first, t in zip(firsts[keep].tolist(), ends[keep].tolist()):
+            plan.items.append(WorkItem(name, int(arr.stamps_ns[t]), first, t))
+        if not keep.any():
+            plan.unplanned[name] = (
+                "every window spans a history break (a gap longer than the validation's max_gap_bars)"
+                if at_break.any() else f"too little history: at most {int((ends - firsts + 1).max())} clean bars up "
+                f"to an as-of date, min_history is {spec.history}")
+    plan.items.sort(key=lambda it: (it.asof_ns, it.instrument))
+    return plan
+
+
 def plan_windows(data: PanelArrays | pl.DataFrame, spec: RollingSpec) -> list[WorkItem]:
     """The (instrument, as-of) work items of a rolling run, ordered by (as-of, instrument).
 
@@ -107,25 +173,13 @@ def plan_windows(data: PanelArrays | pl.DataFrame, spec: RollingSpec) -> list[Wo
     without a time of day means the end of that day), within [start, end] (a date-only ``end``
     includes the whole day). An instrument gets an item at a grid date when it has a bar exactly
     there whose values are finite; its window is the last ``lookback`` bars up to and including
-    that bar, cut after the latest bar with a missing/non-finite value
-    (``InstrumentArrays.first_clean``), and kept only if it still holds at least
-    ``spec.history`` bars.
+    that bar, cut after the latest bar with a missing/non-finite value and at the start of the
+    bar's history segment (``InstrumentArrays.first_clean``), and kept only if it still holds at
+    least ``spec.history`` bars and its next ``spec.horizon`` bars lie in the same segment (a
+    forecast is never scored across a history break). Counts of what was left out:
+    ``plan_rolling``.
     """
-    if not isinstance(data, PanelArrays):
-        data = panel_arrays(data)
-    grid = _rebalance_grid(data, spec)
-    items: list[WorkItem] = []
-    for name, arr in data.instruments.items():
-        pos = np.searchsorted(arr.stamps_ns, grid)
-        ok = pos < len(arr.stamps_ns)
-        ok[ok] = arr.stamps_ns[pos[ok]] == grid[ok]  # the instrument has a bar exactly at the grid date
-        ends = pos[ok]
-        firsts = np.maximum(ends - spec.lookback + 1, arr.first_clean(ends))
-        for first, t in zip(firsts.tolist(), ends.tolist()):
-            if t - first + 1 >= spec.history:
-                items.append(WorkItem(name, int(arr.stamps_ns[t]), first, t))
-    items.sort(key=lambda it: (it.asof_ns, it.instrument))
-    return items
+    return plan_rolling(data, spec).items
 
 
 def _calendar_future(data: PanelArrays, arr: InstrumentArrays, n: int) -> tuple[np.ndarray, np.ndarray]:
