@@ -3,7 +3,8 @@
 Exit codes (stable, for cron and CI):
     0  success
     1  any other failure (a bug or an unexpected environment problem)
-    2  bad config or usage (unknown key, invalid value, missing config file, bad --set)
+    2  bad config or usage (unknown key, invalid value, missing config file, bad --set, an evaluate --set
+       the saved forecasts cannot honour, a published signals file with other content and no --force)
     3  data problem (missing data file, no bars on the as-of date, validation failure)
     4  model unavailable (not cached and the Hub unreachable, unknown model id, corrupt checkpoint)
   130  interrupted (Ctrl-C); finished work is kept in the forecast cache
@@ -182,11 +183,14 @@ def backtest(opts: Options, strategy: Strategy,
 def signals(opts: Options, strategy: Strategy,
             asof: Annotated[str, typer.Option(help="As-of date (a date in the data), e.g. 2017-06-30.")],
             output: Annotated[Path | None, typer.Option("--output", "-o", help="Output CSV or Parquet file "
-                                                        "(default: output.signals_file of the config).")] = None) -> None:
+                                                        "(default: output.signals_file of the config).")] = None,
+            force: Annotated[bool, typer.Option("--force", help="Replace a published file that holds other signals "
+                                                "(its provenance keeps the old file's hash); without it: exit 2.")]
+            = False) -> None:
     """Nightly job: scores and target weights for the next session (cached, idempotent, atomic)."""
     from kronos_quant.workflow import run_signals
 
-    res = run_signals(opts.config(strategy), _date(asof), output=output, quiet=opts.quiet)
+    res = run_signals(opts.config(strategy), _date(asof), output=output, quiet=opts.quiet, force=force)
     typer.echo(f"{res.path} ({'written' if res.written else 'unchanged'}; {len(res.table)} instruments; "
                f"{res.forecasts_computed} forecasts computed; next session {res.next_session})")
 

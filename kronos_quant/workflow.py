@@ -85,6 +85,17 @@ def make_forecaster(cfg: StrategyConfig) -> Any:
     return forecaster_from_config(cfg.model)
 
 
+def checked_forecaster(cfg: StrategyConfig) -> Any:
+    """``make_forecaster(cfg)`` after ``check_device``, with the look-back checked against the model's
+    context (``run_checks.check_lookback``): every workflow calls it before loading data or forecasting."""
+    from kronos_quant.run_checks import check_lookback
+
+    check_device(cfg)
+    forecaster = make_forecaster(cfg)
+    check_lookback(cfg, forecaster)
+    return forecaster
+
+
 def rolling_spec(cfg: StrategyConfig, *, rebalance: Any = None, start: Any = None, end: Any = None) -> Any:
     """The ``engine.RollingSpec`` of the strategy's forecasts over [start, end] (default: the backtest period)."""
     from kronos_quant.engine import RollingSpec
@@ -122,9 +133,6 @@ def forecast_table(cfg: StrategyConfig, panel: pl.DataFrame, forecaster: Any = N
     spec = rolling_spec(cfg, rebalance=rebalance, start=start, end=end)
     data = panel_arrays(panel, breaks=breaks)
     plan = plan_rolling(data, spec)
-    if plan.cut_at_breaks or plan.skipped_at_breaks:
-        logger.info("history breaks: %d windows cut, %d skipped (gaps longer than data.validation.max_gap_bars)",
-                    plan.cut_at_breaks, plan.skipped_at_breaks)
     table = run_rolling(spec, data, make_forecaster(cfg) if forecaster is None else forecaster, executor,
                         cache=cache, quiet=quiet, plan=plan)
     stats = {"seconds": time.perf_counter() - t0, "rows": table.height,
@@ -205,6 +213,7 @@ def evaluate_forecasts(cfg: StrategyConfig, panel: pl.DataFrame, forecasts: pl.D
     from kronos_quant.calibration import calibration_summary
     from kronos_quant.metrics.forecast_quality import headline_metrics, score_forecasts
     from kronos_quant.report import write_report
+    from kronos_quant.run_checks import unscored_in_run
     from kronos_quant.schema import join_realized
     from kronos_quant.signals import compute_signal, forward_returns
 
@@ -219,6 +228,7 @@ def evaluate_forecasts(cfg: StrategyConfig, panel: pl.DataFrame, forecasts: pl.D
     realized = join_realized(forecasts, panel)
     quality = score_forecasts(realized, horizon=h, quantile_levels=levels)
     metrics: dict[str, Any] = headline_metrics(model_block, quality)
+    metrics["unscored"] = unscored_in_run(cfg, panel, forecasts, scores.columns[scores.notna().any()], provenance)
     metrics["model"] = {**model_block, "forecast": quality,
                         "calibration": calibration_summary(realized.to_pandas(), levels)}
     base_bt = None
@@ -256,10 +266,9 @@ def build_provenance(cfg: StrategyConfig, panel: pl.DataFrame, forecaster: Any, 
 def run_backtest(cfg: StrategyConfig, *, output_dir: str | Path | None = None, quiet: bool | None = None,
                  write: bool = True) -> BacktestRun:
     """The whole research loop for one strategy; writes the report directory unless ``write=False``."""
-    check_device(cfg)
+    forecaster = checked_forecaster(cfg)
     t0 = time.perf_counter()
     panel, report = load_strategy_data(cfg)
-    forecaster = make_forecaster(cfg)
     forecasts, fstats = forecast_table(cfg, panel, forecaster, quiet=quiet, breaks=report.segment_starts())
     prov = build_provenance(cfg, panel, forecaster, report, forecast_stats=fstats,
                             started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -270,9 +279,11 @@ def run_backtest(cfg: StrategyConfig, *, output_dir: str | Path | None = None, q
 def evaluate_run(run_dir: str | Path, *, overrides: list[str] | None = None, output_dir: str | Path | None = None
                  ) -> BacktestRun:
     """Re-evaluate a report directory of ``run_backtest`` from its saved forecasts and config (no model
-    work); ``overrides`` (``key.path=value``) change the saved config; the new report goes to
-    ``output_dir`` (default: ``run_dir`` itself)."""
+    work); ``overrides`` (``key.path=value``) change the saved config, except what the forecasts
+    depend on (model, forecast, data, universe, backtest period: ConfigError); the new report goes
+    to ``output_dir`` (default: ``run_dir`` itself)."""
     from kronos_quant.config import apply_overrides, config_from_dict
+    from kronos_quant.run_checks import check_evaluate_overrides
 
     run_dir = Path(run_dir)
     prov_file, fc_file = run_dir / "provenance.json", run_dir / "forecasts.parquet"
@@ -281,6 +292,7 @@ def evaluate_run(run_dir: str | Path, *, overrides: list[str] | None = None, out
             raise DataError(f"{f} not found; pass a directory written by `kronos-quant backtest`")
     saved = json.loads(prov_file.read_text())
     cfg = config_from_dict(apply_overrides(saved["config"], overrides), source=str(prov_file))
+    check_evaluate_overrides(config_from_dict(saved["config"], source=str(prov_file)), cfg, overrides)
     panel, _ = load_strategy_data(cfg)
     return evaluate_forecasts(cfg, panel, pl.read_parquet(fc_file), provenance=saved.get("provenance"),
                               output_dir=output_dir or run_dir)
@@ -313,25 +325,28 @@ class SignalsRun:
 
 
 def run_signals(cfg: StrategyConfig, asof: Any, *, output: str | Path | None = None,
-                quiet: bool | None = None, history: int = 20) -> SignalsRun:
+                quiet: bool | None = None, history: int = 20, force: bool = False) -> SignalsRun:
     """Scores and target weights for the session after ``asof`` (a date in the data).
 
     Forecasts are cached, so only what is new is computed; a second run with the same inputs
     writes nothing and does no model work. Portfolios with memory (topk_dropout) replay the last
-    ``history`` rebalances so the holdings are reproducible without state files.
+    ``history`` rebalances so the holdings are reproducible without state files. A published file
+    with other content (another seed, model or data) is replaced only with ``force`` (else
+    ConfigError); the provenance beside it then lists the sha256 of every file it replaced. The
+    provenance also lists the instruments without a score and why (``unscored``).
     """
     from kronos_quant.data import future_timestamps, infer_panel_calendar
     from kronos_quant.portfolio import build_weights
-    from kronos_quant.report.writer import write_table_if_changed
+    from kronos_quant.report.publish import publish_table
+    from kronos_quant.run_checks import stale_at, unscored_in_run
     from kronos_quant.signals import compute_signal
     from kronos_quant.utils.atomic import write_json_atomic
 
-    check_device(cfg)
+    forecaster = checked_forecaster(cfg)
     source = cfg.data.path or "synthetic market"
     panel, report = load_strategy_data(cfg, end=pd.Timestamp(asof))
     asof_ts = _as_of_bar(panel, asof, source)
     panel = panel.filter(pl.col("timestamp") <= pl.lit(asof_ts))
-    forecaster = make_forecaster(cfg)
     dates = [asof_ts]
     if cfg.portfolio.name == "topk_dropout" and isinstance(cfg.forecast.rebalance, int):
         bars = panel["timestamp"].unique().sort()
@@ -361,12 +376,14 @@ def run_signals(cfg: StrategyConfig, asof: Any, *, output: str | Path | None = N
     table.insert(0, "asof", asof_ts)
     table.insert(1, "next_session", nxt)
     path = Path(output) if output else Path(cfg.output.signals_file.format(name=cfg.name, asof=asof_ts.date()))
-    written = write_table_if_changed(table.reset_index(drop=True), path)
-    computed = int(fstats.get("cache_misses", fstats["forecasts"]))
-    prov = build_provenance(cfg, panel, forecaster, report, asof=str(asof_ts), next_session=str(nxt))
-    prov_path = path.with_suffix(path.suffix + ".json")
-    if written or not prov_path.exists():
-        write_json_atomic(prov_path, {"config": cfg.resolved(), "provenance": prov})
+    published = publish_table(table.reset_index(drop=True), path, force=force, what=f"signals for {asof_ts.date()}")
+    written, computed = published.written, int(fstats.get("cache_misses", fstats["forecasts"]))
+    unscored = unscored_in_run(cfg, panel, forecasts.filter(pl.col("asof") == pl.lit(asof_ts)), table["instrument"],
+                               {"validation": report.to_dict()}, {**fstats["unplanned"], **stale_at(panel, asof_ts)})
+    prov = build_provenance(cfg, panel, forecaster, report, asof=str(asof_ts), next_session=str(nxt),
+                            forecast_stats=fstats, unscored=unscored, **published.provenance())
+    if written or not published.provenance_path.exists():
+        write_json_atomic(published.provenance_path, {"config": cfg.resolved(), "provenance": prov})
     logger.info("signals for %s: %d instruments, %d forecasts computed, file %s (%s)", asof_ts.date(), len(table),
                 computed, path, "written" if written else "unchanged")
     return SignalsRun(table.reset_index(drop=True), path, written, asof_ts, nxt, computed, prov)
@@ -395,13 +412,12 @@ def run_forecast(cfg: StrategyConfig, asof: Any = None, *, output: str | Path | 
 
     if output is not None and Path(output).suffix not in (".parquet", ".csv"):
         raise ConfigError(f"--output {output}: the forecast table is written as .parquet or .csv")
-    check_device(cfg)
+    forecaster = checked_forecaster(cfg)
     panel, report = load_strategy_data(cfg, end=None if asof is None else pd.Timestamp(asof))
     window: dict[str, Any] = {}
     if asof is not None:
         bar = _as_of_bar(panel, asof, cfg.data.path or "synthetic market")
         window = dict(rebalance=[bar], start=bar, end=bar)
-    forecaster = make_forecaster(cfg)
     table, stats = forecast_table(cfg, panel, forecaster, quiet=quiet, breaks=report.segment_starts(), **window)
     label = pd.Timestamp(asof).date() if asof is not None else "backtest"
     path = Path(output) if output else Path(cfg.output.dir.format(name=cfg.name)) / f"forecasts_{label}.parquet"

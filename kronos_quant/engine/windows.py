@@ -161,6 +161,9 @@ def plan_rolling(data: PanelArrays | pl.DataFrame, spec: RollingSpec) -> Rolling
                 if at_break.any() else f"too little history: at most {int((ends - firsts + 1).max())} clean bars up "
                 f"to an as-of date, min_history is {spec.history}")
     plan.items.sort(key=lambda it: (it.asof_ns, it.instrument))
+    if plan.cut_at_breaks or plan.skipped_at_breaks:
+        logger.info("history breaks: %d windows cut, %d skipped (no window spans a gap longer than the validation "
+                    "limit)", plan.cut_at_breaks, plan.skipped_at_breaks)
     return plan
 
 

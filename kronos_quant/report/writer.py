@@ -1,29 +1,35 @@
 """Writing a run's report: JSON, Parquet, PNG and one self-contained HTML page, each file atomically.
 
 ``write_report`` owns every file a research run leaves behind (temporary file + rename, so a
-reader never sees half a file).
+reader never sees half a file). The whole directory is written beside the target and swapped in
+(``utils.atomic.atomic_directory``), so a run directory is either complete or unchanged, never a
+mix of two runs; ``manifest.json`` lists the run's files, and files in the directory that the
+previous run did not write (e.g. ``forecasts_<asof>.parquet`` of ``kronos-quant forecast``) are kept.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 import json
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec
 
 import numpy as np
 import pandas as pd
 import polars as pl
 from matplotlib.figure import Figure
 
+from kronos_quant._version import __version__
 from kronos_quant.backtest import BacktestResult
+from kronos_quant.errors import ConfigError
 from kronos_quant.report.figures import FIGURES, figure_makers
-from kronos_quant.utils.atomic import atomic_path, write_json_atomic, write_text_atomic
+from kronos_quant.utils.atomic import atomic_directory, atomic_path, write_json_atomic, write_text_atomic
 
 __all__ = ["write_report", "write_table_if_changed", "write_forecast_table"]
 
@@ -100,6 +106,48 @@ def _html(title: str, metrics: Mapping[str, Any], images: Mapping[str, bytes], c
             f"<h2>metrics</h2>\n<table>\n{rows}\n</table>\n{figs}\n{blocks}\n</body></html>\n")
 
 
+MANIFEST = "manifest.json"
+# What a run directory written before manifests existed may hold from its run (not carried over).
+_LEGACY_RUN_FILES = frozenset({"metrics.json", "provenance.json", "report.html", "figures", "returns.parquet",
+                               "forecasts.parquet", "signals.parquet", "positions.parquet", "trades.parquet"})
+
+
+def _previous_run_files(directory: Path) -> frozenset[str]:
+    """Top-level names the run in ``directory`` wrote (its manifest; legacy directories: the usual names)."""
+    try:
+        files = json.loads((directory / MANIFEST).read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return _LEGACY_RUN_FILES
+    return frozenset(str(f).split("/")[0] for f in files) | {MANIFEST}
+
+
+_P = ParamSpec("_P")
+
+
+def _swapped_in(write: Callable[Concatenate[str | Path, _P], dict[str, Path]]
+                ) -> Callable[Concatenate[str | Path, _P], dict[str, Path]]:
+    """Run ``write(directory, ...)`` in a new directory beside ``output_dir`` and swap it in when complete."""
+    @functools.wraps(write)
+    def wrapper(output_dir: str | Path, *args: _P.args, **kwargs: _P.kwargs) -> dict[str, Path]:
+        final = Path(output_dir)
+        own = _previous_run_files(final)
+        foreign = sorted(e.name for e in final.iterdir() if e.is_dir() and e.name not in own) if final.is_dir() else []
+        if foreign:
+            raise ConfigError(f"{final} holds directories that are not part of a run ({', '.join(foreign[:5])}); a "
+                              "run directory is replaced whole, so write the report into a directory of its own "
+                              "(--output or output.dir)")
+        with atomic_directory(final, keep=lambda name: name not in own) as tmp:
+            written = write(tmp, *args, **kwargs)
+            files = sorted(str(p.relative_to(tmp)) for p in written.values())
+            write_json_atomic(tmp / MANIFEST, {"kronos_quant": __version__, "files": files})
+        written = {k: final / p.relative_to(tmp) for k, p in written.items()}
+        logger.info("report written to %s (%d files)", final, len(written))
+        return written
+
+    return wrapper
+
+
+@_swapped_in
 def write_report(
     output_dir: str | Path,
     *,
@@ -118,7 +166,8 @@ def write_report(
     n_quantiles: int = 5,
     title: str = "kronos-quant report",
 ) -> dict[str, Path]:
-    """Write a run's results under ``output_dir``; returns {artifact name: path}.
+    """Write a run's results under ``output_dir`` (swapped in whole when complete; see the module
+    docstring); returns {artifact name: path}.
 
     Files: metrics.json; provenance.json (config + provenance); forecasts/signals/positions/trades
     .parquet for the inputs given (positions and trades default to the backtest's positions and
@@ -173,7 +222,6 @@ def write_report(
         written[f"figure_{name}"] = out / "figures" / f"{name}.png"
     write_text_atomic(out / "report.html", _html(title, metrics, images, config, provenance))
     written["html"] = out / "report.html"
-    logger.info("report written to %s (%d files)", out, len(written))
     return written
 
 
@@ -192,13 +240,18 @@ def _table_bytes(table: Any, suffix: str) -> bytes:
     return buffer.getvalue()
 
 
-def write_table_if_changed(table: Any, path: str | Path) -> bool:
+def write_table_if_changed(table: Any, path: str | Path, *, replace: bool = True) -> bool:
     """Write a table (pandas or polars) to ``path`` (.parquet, else CSV) atomically -- unless the file
-    already holds exactly these bytes, in which case it is left untouched. True if written."""
+    already holds exactly these bytes, in which case it is left untouched. True if written.
+    replace=False: FileExistsError instead of replacing a file with other content."""
     path = Path(path)
     content = _table_bytes(table, path.suffix)
-    if path.is_file() and path.read_bytes() == content:
-        return False
+    if path.is_file():
+        old = path.read_bytes()
+        if old == content:
+            return False
+        if not replace:
+            raise FileExistsError(f"{path} exists with other content")
     with atomic_path(path) as tmp:
         tmp.write_bytes(content)
     return True
