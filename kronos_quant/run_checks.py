@@ -16,6 +16,7 @@ from typing import Any
 
 import polars as pl
 
+from kronos_quant.data.report import fmt_time
 from kronos_quant.errors import ConfigError
 
 __all__ = ["FORECAST_KEYS", "check_lookback", "check_evaluate_overrides", "unscored_instruments",
@@ -118,4 +119,4 @@ def unscored_in_run(cfg: Any, panel: pl.DataFrame, forecasts: pl.DataFrame, scor
 def stale_at(panel: pl.DataFrame, asof: Any) -> dict[str, str]:
     """instrument -> "no bar on the as-of date (...)" for the instruments whose last bar is before ``asof``."""
     lasts = panel.group_by("instrument").agg(pl.col("timestamp").max())
-    return {n: f"no bar on the as-of date (its last bar is {t})" for n, t in lasts.iter_rows() if t < asof}
+    return {n: f"no bar on the as-of date (its last bar is {fmt_time(t)})" for n, t in lasts.iter_rows() if t < asof}

@@ -51,7 +51,7 @@ def load_strategy_data(cfg: StrategyConfig, *, end: Any = None) -> tuple[pl.Data
     from kronos_quant.data import load_panel_with_report, synthetic_market, validate_panel
     from kronos_quant.data.bounds import parse_bound
 
-    d = cfg.data
+    d, span = cfg.data, ""
     end = end if end is not None else d.end
     end = None if end is None else pd.Timestamp(end).date()  # the end bound includes its whole day
     if d.source == "synthetic":
@@ -60,6 +60,8 @@ def load_strategy_data(cfg: StrategyConfig, *, end: Any = None) -> tuple[pl.Data
                                  else None, start=s.start, seed=s.seed)
         if cfg.universe.instruments:
             panel = panel.filter(pl.col("instrument").is_in(cfg.universe.instruments))
+        if panel.height:
+            span = f"; the data runs from {panel['timestamp'].min():%Y-%m-%d} to {panel['timestamp'].max():%Y-%m-%d}"
         lo, hi = parse_bound(d.start, tz=None, is_end=False), parse_bound(end, tz=None, is_end=True)
         if lo is not None:
             panel = panel.filter(pl.col("timestamp") >= lo.to_pydatetime())
@@ -74,7 +76,8 @@ def load_strategy_data(cfg: StrategyConfig, *, end: Any = None) -> tuple[pl.Data
         panel, report = load_panel_with_report(path, instruments=cfg.universe.instruments, start=d.start, end=end,
                                                **d.load_options())
     if panel.height == 0:
-        raise DataError(f"{cfg.source_path}: no data left after the filters (data.start/end, universe.instruments)")
+        raise DataError(f"{cfg.source_path}: no data left after the filters (data.start, data.end or --asof, "
+                        f"universe.instruments){span}")
     return panel, report
 
 

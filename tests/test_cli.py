@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -168,3 +169,29 @@ def test_forecast_command_writes_table_and_provenance(strategy, tmp_path):
     assert table["instrument"].n_unique() == 8 and set(table["step"].to_list()) == {1, 2, 3, 4, 5}
     prov = json.loads((tmp_path / "fc.parquet.json").read_text())
     assert prov["provenance"]["seed"] == 0 and prov["provenance"]["data_fingerprint"]
+
+
+def test_evaluate_refuses_set_keys_it_cannot_apply(strategy, tmp_path):
+    """Issue 12 item 4: model.* / forecast.* keys need new forecasts: exit 2, one line, nothing rewritten."""
+    assert _run(["backtest", str(strategy), "--quiet", *TINY]).exit_code == 0
+    before = (tmp_path / "run" / "metrics.json").read_bytes()
+    for key in ("model.id=kronos-small", "forecast.horizon=10"):
+        res = _run(["evaluate", str(tmp_path / "run"), "--quiet", "--set", key])
+        assert res.exit_code == EXIT_CONFIG and len(res.output.strip().splitlines()) == 1, res.output
+        assert f"evaluate --set {key}" in res.output and "kronos-quant backtest" in res.output
+    assert (tmp_path / "run" / "metrics.json").read_bytes() == before
+
+
+def test_signals_with_other_content_needs_force(strategy, tmp_path):
+    """Issue 12 item 8: another seed for a published as-of is refused (exit 2) unless --force."""
+    args = ["signals", str(strategy), "--asof", "2015-09-30", "--quiet", *TINY]
+    assert _run(args).exit_code == 0
+    out = tmp_path / "signals" / "tiny_2015-09-30.csv"
+    content = out.read_bytes()
+    res = _run([*args, "--seed", "1"])
+    assert res.exit_code == EXIT_CONFIG and "--force" in res.output and len(res.output.strip().splitlines()) == 1
+    assert out.read_bytes() == content
+    res = _run([*args, "--seed", "1", "--force"])
+    assert res.exit_code == 0 and "written" in res.output, res.output
+    prov = json.loads(out.with_suffix(".csv.json").read_text())["provenance"]
+    assert prov["replaced"][0]["sha256"] == hashlib.sha256(content).hexdigest()

@@ -96,3 +96,24 @@ def test_an_instrument_whose_every_window_meets_a_break_is_explained():
                                            start=WEEKDAYS[BEFORE + 5], end=WEEKDAYS[BEFORE + 100]))
     last = WEEKDAYS[BEFORE + HOLE + 9].date()
     assert plan.unplanned == {"X": f"no bars in the forecast period (its bars run from 2015-01-01 to {last})"}
+
+
+def test_a_backtest_on_a_file_with_a_hole_forecasts_no_window_across_it(tmp_path):
+    from kronos_quant.config import load_config
+    from kronos_quant.workflow import run_backtest
+
+    _panel().write_csv(tmp_path / "prices.csv")
+    cfg = load_config(None, overrides=[
+        "data.source=file", f"data.path={tmp_path / 'prices.csv'}", "data.validation=drop", "name=hole",
+        "model.id=baseline:random_walk", "forecast.lookback=30", "forecast.horizon=3", "forecast.rebalance=1",
+        "forecast.samples=4", "universe.min_history=20", f"forecast.cache_dir={tmp_path / 'cache'}",
+        f"output.dir={tmp_path / 'run'}", "output.figures=false", "portfolio.params={k: 1}"])
+    run = run_backtest(cfg, quiet=True)
+    assert run.provenance["forecast_stats"]["plan"] == {"windows": run.provenance["forecast_stats"]["forecasts"],
+                                                        "cut_at_breaks": 10, "skipped_at_breaks": 22, "skipped_short": 0}
+    assert run.provenance["validation"]["breaks"][0]["missing_bars"] == HOLE
+    x = run.forecasts.filter(pl.col("instrument") == "X")
+    first_after = pd.Timestamp(WEEKDAYS[BEFORE + HOLE])
+    assert x.filter((pl.col("asof") < first_after) & (pl.col("target_timestamp") >= first_after)).height == 0
+    after = x.filter(pl.col("asof") >= first_after)["asof"].min()
+    assert after == pd.Timestamp(WEEKDAYS[BEFORE + HOLE + 19])  # min_history bars after the hole

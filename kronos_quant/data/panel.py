@@ -32,7 +32,7 @@ from kronos_quant.data._hints import option_hint
 from kronos_quant.data.adjust import Adjust
 from kronos_quant.data.bounds import parse_bound
 from kronos_quant.data.contract import PANEL_SCHEMA, check_panel, empty_panel
-from kronos_quant.data.report import ValidationReport
+from kronos_quant.data.report import ValidationReport, fmt_time
 from kronos_quant.data.validate import DEFAULT_JUMP_THRESHOLD, DEFAULT_MAX_GAP_BARS, Policy, validate_panel
 from kronos_quant.errors import DataError
 from kronos_quant.schema import PANEL_COLUMNS
@@ -173,6 +173,7 @@ def read_panel(source: Source, **options: Unpack[ReadOptions]) -> tuple[pl.DataF
             notes.append(f"requested instruments not in the data: {absent}")
         frame = frame.filter(pl.col("instrument").is_in(wanted))
     out_tz = frame.schema["timestamp"].time_zone  # type: ignore[union-attr]
+    first, last = frame["timestamp"].min(), frame["timestamp"].max()  # named when the dates leave nothing
     lo = parse_bound(o["start"], tz=out_tz, is_end=False)
     hi = parse_bound(o["end"], tz=out_tz, is_end=True)
     if lo is not None:
@@ -182,8 +183,9 @@ def read_panel(source: Source, **options: Unpack[ReadOptions]) -> tuple[pl.DataF
     if frame.height < n_read:
         notes.append(f"filters (instruments, start, end) kept {frame.height} of {n_read} rows read")
     if frame.height == 0:
+        span = f"the data runs from {fmt_time(first)} to {fmt_time(last)}" if first is not None else "no timestamps"
         raise DataError(f"{label}: no rows left after filters (instruments={wanted}, start={o['start']}, "
-                        f"end={o['end']}); widen the date range or check the instrument names")
+                        f"end={o['end']}; {span}); widen the date range or check the instrument names")
     return frame, notes
 
 

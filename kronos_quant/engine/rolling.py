@@ -128,9 +128,8 @@ def run_rolling(spec: RollingSpec, panel: pl.DataFrame | PanelArrays, forecaster
     hits, todo, keys = split_cached(windows, cache, config)
     parts: list[pl.DataFrame] = [empty_rows(spec)] if hits is None else [hits]
     n_batches = 0
-    with make_progress(len(windows), "forecasts", quiet=quiet, unit="series") as bar, \
+    with make_progress(len(windows), "forecasts", quiet=quiet, unit="series", initial=len(windows) - len(todo)) as bar, \
             _CacheWriter(cache, config, spec.cache_description(identity)) as writer:
-        bar.update(len(windows) - len(todo))
 
         def deliver(batch: Batch, rows: pl.DataFrame) -> None:
             nonlocal n_batches

@@ -1,18 +1,26 @@
-"""Progress bars that appear only for interactive use.
+"""Progress: a bar on a terminal, a log line every minute or so elsewhere.
 
-A bar shows counts and an ETA on a TTY; under cron, CI or a redirect (stderr not a TTY), and
-with ``quiet=True`` or ``KRONOS_QUANT_QUIET=1``, nothing is drawn.
+A bar shows counts and an ETA on a TTY. Under cron, CI or a redirect (stderr not a TTY) an
+INFO log line with counts, elapsed time and ETA is written every ``KRONOS_QUANT_PROGRESS_SECONDS``
+(default 60) seconds instead (``LogProgress``). With ``quiet=True`` or ``KRONOS_QUANT_QUIET=1``,
+neither.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import time
+from collections.abc import Callable
+from types import TracebackType
 from typing import Any
 
 from tqdm.auto import tqdm
 
-__all__ = ["progress_enabled", "make_progress"]
+__all__ = ["progress_enabled", "make_progress", "LogProgress"]
+
+logger = logging.getLogger("kronos_quant.progress")
 
 _QUIET = {"value": False}
 
@@ -22,8 +30,13 @@ def set_quiet(quiet: bool) -> None:
     _QUIET["value"] = bool(quiet)
 
 
+def _silenced(quiet: bool | None) -> bool:
+    return bool(quiet or _QUIET["value"] or os.environ.get("KRONOS_QUANT_QUIET") == "1")
+
+
 def progress_enabled(quiet: bool | None = None) -> bool:
-    if quiet or _QUIET["value"] or os.environ.get("KRONOS_QUANT_QUIET") == "1":
+    """Whether a progress bar is drawn (not silenced, and stderr is a terminal)."""
+    if _silenced(quiet):
         return False
     try:
         return sys.stderr.isatty()
@@ -31,6 +44,63 @@ def progress_enabled(quiet: bool | None = None) -> bool:
         return False
 
 
-def make_progress(total: int, desc: str, *, quiet: bool | None = None, unit: str = "it", **kwargs: Any) -> tqdm:
-    """A tqdm bar (disabled when not interactive). Use as a context manager and call ``update``."""
+def make_progress(total: int, desc: str, *, quiet: bool | None = None, unit: str = "it",
+                  **kwargs: Any) -> tqdm | LogProgress:
+    """A tqdm bar on a terminal, else a ``LogProgress`` (neither when silenced). Use as a context
+    manager and call ``update``."""
+    if not _silenced(quiet) and not progress_enabled(quiet):
+        return LogProgress(total, desc, unit=unit, initial=int(kwargs.get("initial", 0)))
     return tqdm(total=total, desc=desc, unit=unit, disable=not progress_enabled(quiet), leave=False, **kwargs)
+
+
+def _env_seconds() -> float:
+    try:
+        return float(os.environ.get("KRONOS_QUANT_PROGRESS_SECONDS", 60))
+    except ValueError:
+        return 60.0
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+class LogProgress:
+    """Progress for logs (no terminal): an INFO line at most every ``interval`` seconds, e.g.
+    ``forecasts: 1200/5000 series (24%), 3m10s elapsed, ETA 10m02s``, and a last line when done
+    (only if a line was written before). interval: default ``KRONOS_QUANT_PROGRESS_SECONDS`` or 60."""
+
+    def __init__(self, total: int, desc: str, *, unit: str = "it", initial: int = 0, interval: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.total, self.desc, self.unit, self.n, self.initial = int(total), desc, unit, int(initial), int(initial)
+        self.interval = _env_seconds() if interval is None else float(interval)
+        self._clock = clock
+        self._start = self._last = clock()
+        self._lines = 0
+
+    def update(self, n: int = 1) -> None:
+        self.n += int(n)
+        now = self._clock()
+        if n and now - self._last >= self.interval and self.n < self.total:
+            self._last = now
+            self._lines += 1
+            elapsed, done = now - self._start, self.n - self.initial
+            eta = f", ETA {_duration(elapsed / done * (self.total - self.n))}" if done > 0 else ""
+            logger.info("%s: %d/%d %s (%d%%), %s elapsed%s", self.desc, self.n, self.total, self.unit,
+                        100 * self.n // max(self.total, 1), _duration(elapsed), eta)
+
+    def close(self, *, failed: bool = False) -> None:
+        """Log the last line (``done``, or ``stopped`` when ``failed``) if a progress line was written."""
+        if self._lines:
+            self._lines = 0
+            logger.info("%s: %d/%d %s %s in %s", self.desc, self.n, self.total, self.unit,
+                        "stopped" if failed else "done", _duration(self._clock() - self._start))
+
+    def __enter__(self) -> LogProgress:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close(failed=exc_type is not None)

@@ -1,0 +1,85 @@
+"""Progress off a terminal (issue 12): a nightly log gets an INFO line every interval with counts
+and ETA; nothing when quiet; a bar (not log lines) on a terminal."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+
+from kronos_quant.utils import progress
+from kronos_quant.utils.progress import LogProgress, make_progress
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_log_progress_writes_a_line_per_interval_with_counts_and_eta(caplog):
+    clock = _Clock()
+    caplog.set_level(logging.INFO, logger="kronos_quant.progress")
+    with LogProgress(1000, "forecasts", unit="series", interval=60, clock=clock) as bar:
+        for _ in range(10):  # 100 series every 20 s: a line every third update
+            clock.now += 20
+            bar.update(100)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == ["forecasts: 300/1000 series (30%), 1m00s elapsed, ETA 2m20s",
+                     "forecasts: 600/1000 series (60%), 2m00s elapsed, ETA 1m20s",
+                     "forecasts: 900/1000 series (90%), 3m00s elapsed, ETA 20s",
+                     "forecasts: 1000/1000 series done in 3m20s"]
+    caplog.clear()
+    with LogProgress(10, "quick", interval=60, clock=clock) as bar:  # done within a minute: no line at all
+        bar.update(10)
+    with pytest.raises(RuntimeError), LogProgress(10, "steps", interval=1, initial=4, clock=clock) as bar:
+        clock.now += 2
+        bar.update(2)  # 2 done in 2 s since resuming at 4: 4 left, 4 s
+        raise RuntimeError
+    assert [r.getMessage() for r in caplog.records] == ["steps: 6/10 it (60%), 2s elapsed, ETA 4s",
+                                                        "steps: 6/10 it stopped in 2s"]
+
+
+def test_make_progress_logs_off_a_terminal_and_is_silent_when_quiet(monkeypatch):
+    monkeypatch.delenv("KRONOS_QUANT_QUIET", raising=False)
+    monkeypatch.setattr(progress, "_QUIET", {"value": False})
+    monkeypatch.setattr("sys.stderr", io.StringIO())  # not a terminal (cron, a redirect)
+    assert isinstance(make_progress(5, "x"), LogProgress)
+    monkeypatch.setenv("KRONOS_QUANT_PROGRESS_SECONDS", "5")
+    assert make_progress(5, "x").interval == 5.0
+    quiet = make_progress(5, "x", quiet=True)
+    assert not isinstance(quiet, LogProgress) and quiet.disable
+    progress.set_quiet(True)  # --quiet
+    assert not isinstance(make_progress(5, "x"), LogProgress)
+    progress.set_quiet(False)
+
+    class _Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr("sys.stderr", _Tty())
+    bar = make_progress(5, "x")
+    assert not isinstance(bar, LogProgress) and not bar.disable
+    bar.close()
+
+
+def test_a_rolling_run_off_a_terminal_logs_its_progress(monkeypatch, caplog, panel):
+    from kronos_quant.baselines import RandomWalkForecaster
+    from kronos_quant.engine import rolling_forecast
+
+    monkeypatch.delenv("KRONOS_QUANT_QUIET", raising=False)
+    monkeypatch.setattr(progress, "_QUIET", {"value": False})
+    monkeypatch.setattr("sys.stderr", io.StringIO())
+    monkeypatch.setenv("KRONOS_QUANT_PROGRESS_SECONDS", "0")  # a line at every batch
+    caplog.set_level(logging.INFO, logger="kronos_quant.progress")
+    rolling_forecast(panel, RandomWalkForecaster(), lookback=20, horizon=2, rebalance=10, max_batch_series=5)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0].startswith("forecasts: 5/25 series (20%), ") and "ETA" in lines[0]
+    assert len(lines) == 5 and lines[-1].startswith("forecasts: 25/25 series done in")
+    caplog.clear()
+    rolling_forecast(panel, RandomWalkForecaster(), lookback=20, horizon=2, rebalance=10, max_batch_series=5,
+                     quiet=True)
+    assert not caplog.records
