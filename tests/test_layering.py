@@ -38,8 +38,10 @@ ALLOWED: dict[str, set[str]] = {
     "metrics": _BASE,
     "calibration": _BASE | {"metrics"},
     "report": _BASE | {"data", "metrics", "backtest", "signals"},
+    "run_checks": _BASE | {"data"},
     "workflow": _BASE | {"registry", "config", "data", "model", "baselines", "predictor", "engine", "forecasters",
-                         "distributed", "signals", "portfolio", "backtest", "metrics", "calibration", "report"},
+                         "distributed", "signals", "portfolio", "backtest", "metrics", "calibration", "report",
+                         "run_checks"},
     "cli": _BASE | {"config", "data", "model", "workflow", "report", "training"},
     "__init__": {"_version", "model", "predictor", "schema"},
 }

@@ -12,6 +12,12 @@ from kronos_quant.utils import progress
 from kronos_quant.utils.progress import LogProgress, make_progress
 
 
+@pytest.fixture(autouse=True)
+def _propagating(monkeypatch):
+    """The CLI's logging setup (run by other tests) stops kronos_quant records at its own handler."""
+    monkeypatch.setattr(logging.getLogger("kronos_quant"), "propagate", True)
+
+
 class _Clock:
     def __init__(self) -> None:
         self.now = 1000.0
@@ -27,7 +33,7 @@ def test_log_progress_writes_a_line_per_interval_with_counts_and_eta(caplog):
         for _ in range(10):  # 100 series every 20 s: a line every third update
             clock.now += 20
             bar.update(100)
-    lines = [r.getMessage() for r in caplog.records]
+    lines = [r.getMessage() for r in caplog.records if r.name == "kronos_quant.progress"]
     assert lines == ["forecasts: 300/1000 series (30%), 1m00s elapsed, ETA 2m20s",
                      "forecasts: 600/1000 series (60%), 2m00s elapsed, ETA 1m20s",
                      "forecasts: 900/1000 series (90%), 3m00s elapsed, ETA 20s",
@@ -39,7 +45,7 @@ def test_log_progress_writes_a_line_per_interval_with_counts_and_eta(caplog):
         clock.now += 2
         bar.update(2)  # 2 done in 2 s since resuming at 4: 4 left, 4 s
         raise RuntimeError
-    assert [r.getMessage() for r in caplog.records] == ["steps: 6/10 it (60%), 2s elapsed, ETA 4s",
+    assert [r.getMessage() for r in caplog.records if r.name == "kronos_quant.progress"] == ["steps: 6/10 it (60%), 2s elapsed, ETA 4s",
                                                         "steps: 6/10 it stopped in 2s"]
 
 
@@ -76,10 +82,10 @@ def test_a_rolling_run_off_a_terminal_logs_its_progress(monkeypatch, caplog, pan
     monkeypatch.setenv("KRONOS_QUANT_PROGRESS_SECONDS", "0")  # a line at every batch
     caplog.set_level(logging.INFO, logger="kronos_quant.progress")
     rolling_forecast(panel, RandomWalkForecaster(), lookback=20, horizon=2, rebalance=10, max_batch_series=5)
-    lines = [r.getMessage() for r in caplog.records]
+    lines = [r.getMessage() for r in caplog.records if r.name == "kronos_quant.progress"]
     assert lines[0].startswith("forecasts: 5/25 series (20%), ") and "ETA" in lines[0]
     assert len(lines) == 5 and lines[-1].startswith("forecasts: 25/25 series done in")
     caplog.clear()
     rolling_forecast(panel, RandomWalkForecaster(), lookback=20, horizon=2, rebalance=10, max_batch_series=5,
                      quiet=True)
-    assert not caplog.records
+    assert not [r for r in caplog.records if r.name == "kronos_quant.progress"]
