@@ -1,7 +1,8 @@
 """Checks a workflow runs before any work, and the list of instruments a run could not score.
 
-``check_lookback``: a look-back longer than the model's context is refused (the model would
-silently read only the last ``max_context`` bars). ``check_evaluate_overrides``: ``evaluate``
+``check_device``: ``model.device`` must exist on this machine (moved here from ``workflow``, which
+re-exports it). ``check_lookback``: a look-back longer than the model's context is refused (the
+model would silently read only the last ``max_context`` bars). ``check_evaluate_overrides``: ``evaluate``
 re-uses saved forecasts, so it refuses ``--set`` keys the forecasts depend on.
 ``unscored_instruments``: which instruments got no score, and why, from the validation report
 and the rolling plan (for the signals provenance and ``metrics["unscored"]``).
@@ -16,14 +17,38 @@ from typing import Any
 
 import polars as pl
 
+from kronos_quant.config import StrategyConfig
 from kronos_quant.data.report import fmt_time
 from kronos_quant.errors import ConfigError
 
-__all__ = ["FORECAST_KEYS", "check_lookback", "check_evaluate_overrides", "unscored_instruments",
+__all__ = ["FORECAST_KEYS", "check_device", "check_lookback", "check_evaluate_overrides", "unscored_instruments",
            "unscored_in_run", "stale_at"]
 
 # Config keys the saved forecasts of a run depend on (a key or the prefix of its keys).
 FORECAST_KEYS = ("model", "forecast", "data", "universe", "backtest.start", "backtest.end")
+
+
+def check_device(cfg: StrategyConfig) -> None:
+    """ConfigError unless ``model.device`` exists on this machine (checked before any forecasting).
+
+    ``auto`` always works; baselines (``model.id: baseline:...``) use no device; with the Ray backend
+    the model runs on the workers, which are not this machine.
+    """
+    device = cfg.model.device
+    if device in ("auto", "cpu") or cfg.model.id.startswith("baseline:") or cfg.forecast.backend == "ray":
+        return
+    import torch
+
+    fix = "use --device auto (or cpu), or set model.device"
+    if device == "mps":
+        if getattr(torch.backends, "mps", None) is None or not torch.backends.mps.is_available():
+            raise ConfigError(f"{cfg.source_path}: model.device: 'mps' but this machine has no MPS device; {fix}")
+        return
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    index = int(device.partition(":")[2] or 0)
+    if index >= count:
+        have = f"{count} CUDA device(s) (cuda:0..cuda:{count - 1})" if count else "no CUDA device"
+        raise ConfigError(f"{cfg.source_path}: model.device: '{device}' but this machine has {have}; {fix}")
 
 
 def model_context(forecaster: Any) -> int | None:
@@ -34,7 +59,7 @@ def model_context(forecaster: Any) -> int | None:
     return None if context is None else int(context)
 
 
-def check_lookback(cfg: Any, forecaster: Any) -> None:
+def check_lookback(cfg: StrategyConfig, forecaster: Any) -> None:
     """ConfigError when ``forecast.lookback`` exceeds the model's context.
 
     Refused rather than truncated: a truncated look-back is a number in the config and the
@@ -61,7 +86,7 @@ def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def check_evaluate_overrides(saved: Any, changed: Any, overrides: Sequence[str] | None) -> None:
+def check_evaluate_overrides(saved: StrategyConfig, changed: StrategyConfig, overrides: Sequence[str] | None) -> None:
     """ConfigError (one line) when ``overrides`` change a key the saved forecasts depend on (``FORECAST_KEYS``).
 
     saved, changed: the run's config before and after the overrides (``StrategyConfig``). Setting a
@@ -104,7 +129,7 @@ def unscored_instruments(*, present: Iterable[str], forecast: Iterable[str], sco
     return [{"instrument": n, "reason": reasons[n]} for n in sorted(reasons) if n not in done]
 
 
-def unscored_in_run(cfg: Any, panel: pl.DataFrame, forecasts: pl.DataFrame, scored: Iterable[str],
+def unscored_in_run(cfg: StrategyConfig, panel: pl.DataFrame, forecasts: pl.DataFrame, scored: Iterable[str],
                     provenance: Mapping[str, Any] | None, unplanned: Mapping[str, str] | None = None
                     ) -> list[dict[str, str]]:
     """``unscored_instruments`` of a strategy run: the panel's and the forecast table's instruments, the

@@ -26,6 +26,7 @@ import polars as pl
 from kronos_quant._version import __version__
 from kronos_quant.config import StrategyConfig
 from kronos_quant.errors import ConfigError, DataError
+from kronos_quant.run_checks import check_device, check_lookback
 from kronos_quant.schema import SamplingSpec
 
 __all__ = ["BacktestRun", "SignalsRun", "ForecastRun", "build_provenance", "check_device", "load_strategy_data",
@@ -91,8 +92,6 @@ def make_forecaster(cfg: StrategyConfig) -> Any:
 def checked_forecaster(cfg: StrategyConfig) -> Any:
     """``make_forecaster(cfg)`` after ``check_device``, with the look-back checked against the model's
     context (``run_checks.check_lookback``): every workflow calls it before loading data or forecasting."""
-    from kronos_quant.run_checks import check_lookback
-
     check_device(cfg)
     forecaster = make_forecaster(cfg)
     check_lookback(cfg, forecaster)
@@ -147,29 +146,6 @@ def forecast_table(cfg: StrategyConfig, panel: pl.DataFrame, forecaster: Any = N
 
 
 # ----------------------------------------------------------------------------- checks
-
-
-def check_device(cfg: StrategyConfig) -> None:
-    """ConfigError unless ``model.device`` exists on this machine (checked before any forecasting).
-
-    ``auto`` always works; baselines (``model.id: baseline:...``) use no device; with the Ray backend
-    the model runs on the workers, which are not this machine.
-    """
-    device = cfg.model.device
-    if device in ("auto", "cpu") or cfg.model.id.startswith("baseline:") or cfg.forecast.backend == "ray":
-        return
-    import torch
-
-    fix = "use --device auto (or cpu), or set model.device"
-    if device == "mps":
-        if getattr(torch.backends, "mps", None) is None or not torch.backends.mps.is_available():
-            raise ConfigError(f"{cfg.source_path}: model.device: 'mps' but this machine has no MPS device; {fix}")
-        return
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    index = int(device.partition(":")[2] or 0)
-    if index >= count:
-        have = f"{count} CUDA device(s) (cuda:0..cuda:{count - 1})" if count else "no CUDA device"
-        raise ConfigError(f"{cfg.source_path}: model.device: '{device}' but this machine has {have}; {fix}")
 
 
 # ----------------------------------------------------------------------------- evaluation

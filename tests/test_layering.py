@@ -38,7 +38,7 @@ ALLOWED: dict[str, set[str]] = {
     "metrics": _BASE,
     "calibration": _BASE | {"metrics"},
     "report": _BASE | {"data", "metrics", "backtest", "signals"},
-    "run_checks": _BASE | {"data"},
+    "run_checks": _BASE | {"config", "data"},
     "workflow": _BASE | {"registry", "config", "data", "model", "baselines", "predictor", "engine", "forecasters",
                          "distributed", "signals", "portfolio", "backtest", "metrics", "calibration", "report",
                          "run_checks"},
