@@ -236,3 +236,27 @@ def test_an_asof_before_the_data_names_the_first_date(cfg, tmp_path):
                                             "data.validation=drop"])
     with pytest.raises(DataError, match=r"no rows left after filters .*the data runs from 2024-01-01 to 2024-10-04"):
         run_signals(file_cfg, "2023-06-30", quiet=True)
+
+
+@pytest.mark.parametrize("exchange", [True, False])
+def test_atomic_directory_replaces_whole_or_not_at_all(tmp_path, monkeypatch, exchange):
+    from kronos_quant.utils import atomic
+
+    if not exchange:
+        monkeypatch.setattr(atomic, "_exchange", lambda a, b: False)
+    target = tmp_path / "run"
+    target.mkdir()
+    (target / "a.txt").write_text("old a")
+    (target / "keep.txt").write_text("kept")
+    with pytest.raises(OSError), atomic.atomic_directory(target, keep=lambda n: n == "keep.txt") as new:
+        (new / "a.txt").write_text("new a")
+        raise OSError("disk full")
+    assert _snapshot(target) == {"a.txt": b"old a", "keep.txt": b"kept"} and os.listdir(tmp_path) == ["run"]
+    with atomic.atomic_directory(target, keep=lambda n: n == "keep.txt") as new:
+        (new / "b.txt").write_text("b")
+    assert _snapshot(target) == {"b.txt": b"b", "keep.txt": b"kept"} and os.listdir(tmp_path) == ["run"]
+    (tmp_path / "latest").symlink_to(target)  # a link is followed: the directory it points to is replaced
+    with atomic.atomic_directory(tmp_path / "latest") as new:
+        (new / "c.txt").write_text("c")
+    assert (tmp_path / "latest").is_symlink() and _snapshot(target) == {"c.txt": b"c"}
+    assert sorted(os.listdir(tmp_path)) == ["latest", "run"]

@@ -75,7 +75,7 @@ def _exchange(a: Path, b: Path) -> bool:
     """Swap two existing paths atomically (Linux renameat2); False where the system cannot."""
     try:
         renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    except (AttributeError, OSError):
+    except (AttributeError, OSError, TypeError):  # not Linux/glibc
         return False
     if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
         return True
@@ -133,6 +133,8 @@ def atomic_directory(path: str | os.PathLike[str], *, keep: Callable[[str], bool
     two renames. On an exception the new directory is removed and ``path`` is untouched.
     """
     target = Path(path)
+    if target.is_symlink():  # replace the directory it points to, not the link
+        target = target.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     new = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
