@@ -212,6 +212,10 @@ def test_a_new_run_keeps_foreign_files_but_not_the_old_runs_files(cfg, monkeypat
     (out / "data").mkdir()
     with pytest.raises(ConfigError, match=r"holds directories that are not part of a run \(data\)"):
         run_backtest(cfg, quiet=True)
+    (out / "data").rmdir()
+    monkeypatch.chdir(out)
+    with pytest.raises(ConfigError, match=r"^\. is the current directory or holds it; a run directory is replaced whole"):
+        run_backtest(cfg.model_copy(update={"output": cfg.output.model_copy(update={"dir": "."})}), quiet=True)
 
 
 def test_evaluate_in_place_swaps_the_directory(cfg):

@@ -132,10 +132,12 @@ def _swapped_in(write: Callable[Concatenate[str | Path, _P], dict[str, Path]]
         final = Path(output_dir)
         own = _previous_run_files(final)
         foreign = sorted(e.name for e in final.iterdir() if e.is_dir() and e.name not in own) if final.is_dir() else []
-        if foreign:
-            raise ConfigError(f"{final} holds directories that are not part of a run ({', '.join(foreign[:5])}); a "
-                              "run directory is replaced whole, so write the report into a directory of its own "
-                              "(--output or output.dir)")
+        problem = (f"holds directories that are not part of a run ({', '.join(foreign[:5])})" if foreign else
+                   "is the current directory or holds it" if final.resolve() in (Path.cwd(), *Path.cwd().parents)
+                   else "")
+        if problem:
+            raise ConfigError(f"{final} {problem}; a run directory is replaced whole, so write the report into a "
+                              "directory of its own (--output or output.dir)")
         with atomic_directory(final, keep=lambda name: name not in own) as tmp:
             written = write(tmp, *args, **kwargs)
             files = sorted(str(p.relative_to(tmp)) for p in written.values())
