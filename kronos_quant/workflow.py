@@ -145,9 +145,6 @@ def forecast_table(cfg: StrategyConfig, panel: pl.DataFrame, forecaster: Any = N
     return table, stats
 
 
-# ----------------------------------------------------------------------------- checks
-
-
 # ----------------------------------------------------------------------------- evaluation
 
 
