@@ -38,8 +38,11 @@ ALLOWED: dict[str, set[str]] = {
     "metrics": _BASE,
     "calibration": _BASE | {"metrics"},
     "report": _BASE | {"data", "metrics", "backtest", "signals"},
+    "evaluation": _BASE | {"registry", "config", "data", "signals", "portfolio", "backtest", "metrics", "calibration",
+                           "report"},
     "workflow": _BASE | {"registry", "config", "data", "model", "baselines", "predictor", "engine", "forecasters",
-                         "distributed", "signals", "portfolio", "backtest", "metrics", "calibration", "report"},
+                         "distributed", "signals", "portfolio", "backtest", "metrics", "calibration", "report",
+                         "evaluation"},
     "cli": _BASE | {"config", "data", "model", "workflow", "report", "training"},
     "__init__": {"_version", "model", "predictor", "schema"},
 }

@@ -117,7 +117,7 @@ def test_registry_schemas_match_the_constructors() -> None:
     assert set(PORTFOLIO_PARAMS) == set(PORTFOLIOS)
     for name, func in PORTFOLIOS.items():
         options = {p.name: p for p in list(inspect.signature(func).parameters.values())[1:]
-                   if p.name not in ("max_weight", "cash_buffer")}
+                   if p.name not in ("max_weight", "cash_buffer", "tiebreak")}
         fields = PORTFOLIO_PARAMS[name].model_fields
         assert set(fields) == set(options), name
         for key, field in fields.items():
