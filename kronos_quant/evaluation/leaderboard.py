@@ -21,7 +21,14 @@ from kronos_quant.config import StrategyConfig
 from kronos_quant.evaluation import scoring
 from kronos_quant.evaluation.cells import LABELS, unscored_instruments
 from kronos_quant.evaluation.compare import compare
-from kronos_quant.evaluation.run import Protocol, Scored, baseline_name, protocol_for, score_baseline, score_entry
+from kronos_quant.evaluation.run import (
+    Protocol,
+    Scored,
+    baseline_name,
+    protocol_for,
+    score_baseline,
+    score_entry,
+)
 from kronos_quant.metrics import check_ensemble_size, headline_metrics
 from kronos_quant.registry import baseline_kind
 

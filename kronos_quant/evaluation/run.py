@@ -23,7 +23,13 @@ from kronos_quant.backtest import BacktestResult, backtest_weights
 from kronos_quant.config import BaselineConfig, StrategyConfig
 from kronos_quant.errors import DataError
 from kronos_quant.evaluation import scoring
-from kronos_quant.evaluation.cells import backtest_panel, cell_mask, label_returns, on_forecast_cells, rebalance_bars
+from kronos_quant.evaluation.cells import (
+    backtest_panel,
+    cell_mask,
+    label_returns,
+    on_forecast_cells,
+    rebalance_bars,
+)
 from kronos_quant.metrics import forecast_losses
 from kronos_quant.portfolio import build_weights
 from kronos_quant.registry import baseline_kind
