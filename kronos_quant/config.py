@@ -14,7 +14,7 @@ import copy
 import difflib
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any, ClassVar, Literal, get_args
@@ -27,6 +27,7 @@ from pydantic_core.core_schema import ValidationInfo
 from kronos_quant.errors import ConfigError
 from kronos_quant.registry import ParamError, baseline_kind, check_name, check_params, suggest
 from kronos_quant.schema import DEFAULT_QUANTILES
+from kronos_quant.utils.overrides import apply_overrides, parse_override
 
 __all__ = ["StrategyConfig", "load_config", "config_from_dict", "apply_overrides", "parse_override"]
 
@@ -384,44 +385,6 @@ def config_from_dict(raw: dict[str, Any], *, source: str = "<config>") -> Strate
         raise ConfigError(_format_errors(exc, source, single=single)) from None
     cfg.source_path = source
     return cfg
-
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """``key.path=value`` -> (["key", "path"], value parsed as YAML, e.g. 5, true, [1, 2], null)."""
-    if "=" not in text:
-        raise ConfigError(f"--set {text!r}: expected key.path=value, e.g. --set forecast.horizon=10")
-    key, value = text.split("=", 1)
-    parts = [p for p in key.strip().split(".") if p]
-    if not parts:
-        raise ConfigError(f"--set {text!r}: empty key path")
-    try:
-        parsed = yaml.safe_load(value) if value.strip() else ""
-    except yaml.YAMLError:
-        parsed = value
-    return parts, parsed
-
-
-def apply_overrides(raw: Mapping[str, Any], overrides: Mapping[str, Any] | Sequence[str] | None, *,
-                    source: str = "--set") -> dict[str, Any]:
-    """A deep copy of ``raw`` with overrides set: ``["a.b=3", ...]`` (values parsed as YAML) or ``{"a.b": 3}``.
-
-    Missing sections are created; a key path through a value that is not a mapping is a ConfigError.
-    """
-    out = copy.deepcopy(dict(raw))
-    if isinstance(overrides, Mapping):
-        items = [([p for p in str(k).split(".") if p], v) for k, v in overrides.items()]
-    else:
-        items = [parse_override(text) for text in overrides or []]
-    for parts, value in items:
-        node = out
-        for i, p in enumerate(parts[:-1]):
-            if node.get(p) is None:
-                node[p] = {}
-            if not isinstance(node[p], dict):
-                raise ConfigError(f"{source}: override {'.'.join(parts)}: {'.'.join(parts[:i + 1])} is not a mapping")
-            node = node[p]
-        node[parts[-1]] = value
-    return out
 
 
 def load_config(path: str | os.PathLike[str] | None = None, *, overrides: list[str] | None = None) -> StrategyConfig:

@@ -23,7 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "utils": {"errors"},
     "schema": {"errors"},
     "registry": {"errors"},
-    "config": {"errors", "schema", "registry"},
+    "config": {"errors", "schema", "registry", "utils"},
     "data": _BASE,
     "model": _BASE,
     "baselines": _BASE,

@@ -111,5 +111,5 @@ def evaluate_strategy(cfg: StrategyConfig, panel: pl.DataFrame, forecasts: pl.Da
         metrics["baseline"] = {"name": first.name, "kind": baseline_kind(cfg.baselines[0].name),
                                **headline_metrics(first.detail, first.detail.get("forecast")), **first.detail}
     for line in metrics["verdicts"]:
-        logger.info("%s", line)
+        logger.debug("%s", line)
     return Evaluation(metrics, model, baselines, ic_table([model, *baselines]), proto.label)
