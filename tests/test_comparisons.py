@@ -16,12 +16,18 @@ import polars as pl
 import pytest
 
 from kronos_quant.backtest import backtest_weights
-from kronos_quant.config import load_config
+from kronos_quant.config import BaselineConfig, load_config
 from kronos_quant.data import synthetic_market
 from kronos_quant.evaluation import cell_mask, on_forecast_cells
 from kronos_quant.report import summarize_backtest
 from kronos_quant.signals import apply_transforms, compute_signal, momentum
-from kronos_quant.workflow import forecast_table, load_strategy_data, run_backtest, run_signals
+from kronos_quant.workflow import (
+    evaluate_forecasts,
+    forecast_table,
+    load_strategy_data,
+    run_backtest,
+    run_signals,
+)
 from tests.conftest import REPO, panel_from_prices
 
 START, END = "2015-06-01", "2015-09-15"
@@ -80,6 +86,9 @@ def test_baselines_get_the_strategys_transforms(ragged):
     pd.testing.assert_frame_equal(base.scores, apply_transforms(expected_raw, ["winsorize", "zscore"]))
     assert np.allclose(base.scores.mean(axis=1), 0.0) and np.allclose(base.scores.std(axis=1, ddof=0), 1.0)
     assert not np.allclose(base.scores.to_numpy(), base.raw.to_numpy(), equal_nan=True)
+    own = ragged.config.model_copy(update={"baseline": [BaselineConfig(name="momentum", transforms=["rank"])]})
+    ranked = evaluate_forecasts(own, ragged.panel, ragged.forecasts, write=False).baselines["momentum(20, skip 1)"]
+    pd.testing.assert_frame_equal(ranked.scores, apply_transforms(expected_raw, ["rank"]))  # its own, when given
 
 
 def test_a_delisted_instrument_is_unscored_not_fatal(ragged):
