@@ -61,9 +61,11 @@ class BacktestResult:
     orders: one row per fill: timestamp, instrument, side ("buy"/"sell"), size (shares), price
         (after slippage), value (size * price), fees (cash, commission incl. fixed/min fees).
     costs: (T, 3) cash paid per bar: fees, slippage (size * |price - open|), total.
-    turnover: (T,) one-way turnover: 0.5 * traded value / portfolio value at the previous close
-        (buying a full book from cash = 0.5; replacing every holding = 1.0), as in
-        ``metrics.signal_turnover``.
+    turnover: (T,) one-way turnover per bar: 0.5 * traded value / portfolio value at the previous
+        close (replacing every holding = 1.0). The first purchase counts: buying a full book from
+        cash is 0.5 on its bar, as it is traded and pays costs like any rebalance (unlike
+        ``metrics.signal_turnover`` of target weights, whose first row is NaN); run summaries
+        average over the bars that traded (``report.summarize_backtest``: mean_turnover).
     targets: (T, N) target weights sent at each open after masking (NaN = no order).
     blocked: (T, N) True where a wanted order was blocked (price limit or no price).
     """

@@ -162,7 +162,17 @@ def _print_summary(run: Any, title: str) -> None:
     from kronos_quant.report import render_summary
 
     typer.echo(render_summary(run.metrics, title), nl=False)
+    for line in run.metrics.get("verdicts", []):
+        typer.echo(line)
     typer.echo(f"report: {run.output_dir}/report.html")
+
+
+Trials = Annotated[int | None, typer.Option("--trials", min=1, help="Configurations tried before this one, for the "
+                                            "deflated Sharpe ratio (sets evaluation.n_trials).")]
+
+
+def _with_trials(sets: list[str] | None, trials: int | None) -> list[str]:
+    return [*(sets or []), *([f"evaluation.n_trials={trials}"] if trials is not None else [])]
 
 
 Strategy = Annotated[Path, typer.Argument(help="Strategy YAML, e.g. strategies/momentum.yaml.")]
@@ -171,11 +181,14 @@ Strategy = Annotated[Path, typer.Argument(help="Strategy YAML, e.g. strategies/m
 @command(app, shared=CONFIG)
 def backtest(opts: Options, strategy: Strategy,
              output: Annotated[Path | None, typer.Option("--output", "-o", help="Report directory "
-                                                         "(default: output.dir of the config).")] = None) -> None:
+                                                         "(default: output.dir of the config).")] = None,
+             trials: Trials = None) -> None:
     """Run data -> rolling forecasts -> signals -> backtest -> metrics -> report, and print a summary."""
+    from dataclasses import replace
+
     from kronos_quant.workflow import run_backtest
 
-    cfg = opts.config(strategy)
+    cfg = replace(opts, sets=_with_trials(opts.sets, trials)).config(strategy)
     _print_summary(run_backtest(cfg, output_dir=output, quiet=opts.quiet), f"{cfg.name}: {cfg.model.id}")
 
 
@@ -212,11 +225,12 @@ def forecast(opts: Options, strategy: Strategy,
 @command(app, shared=("sets", *LOGGING))
 def evaluate(opts: Options, run_dir: Annotated[Path, typer.Argument(help="A backtest report directory.")],
              output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the new report here "
-                                                         "(default: in place).")] = None) -> None:
+                                                         "(default: in place).")] = None,
+             trials: Trials = None) -> None:
     """Recompute signals, backtest, metrics and report from a run's saved forecasts (no model work)."""
     from kronos_quant.workflow import evaluate_run
 
-    run = evaluate_run(run_dir, overrides=opts.sets, output_dir=output)
+    run = evaluate_run(run_dir, overrides=_with_trials(opts.sets, trials), output_dir=output)
     _print_summary(run, f"{run.config.name}: {run.config.model.id} (re-evaluated)")
 
 

@@ -14,10 +14,10 @@ import copy
 import difflib
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -25,8 +25,9 @@ from pydantic_core import PydanticCustomError
 from pydantic_core.core_schema import ValidationInfo
 
 from kronos_quant.errors import ConfigError
-from kronos_quant.registry import ParamError, check_name, check_params, suggest
+from kronos_quant.registry import ParamError, baseline_kind, check_name, check_params, suggest
 from kronos_quant.schema import DEFAULT_QUANTILES
+from kronos_quant.utils.overrides import apply_overrides, parse_override
 
 __all__ = ["StrategyConfig", "load_config", "config_from_dict", "apply_overrides", "parse_override"]
 
@@ -200,18 +201,45 @@ class SignalConfig(_Registered):
 
     @field_validator("transforms")
     @classmethod
-    def _known_transforms(cls, v: list[str]) -> list[str]:
-        for name in v:
+    def _known_transforms(cls, v: list[str] | None) -> list[str] | None:
+        for name in v or []:
             _registered(check_name, "transform", name)
         return v
 
 
-class BaselineConfig(_Registered):
-    _kind = "signal"
+class BaselineConfig(SignalConfig):
+    """One baseline: a model-free forecaster (random_walk, historical_drift, linear), run through the same
+    rolling engine and scored with the strategy's signal, or a model-free signal (momentum) that replaces it.
+    Both get the strategy's transforms and are scored and traded on the model's (date, instrument) cells."""
+
     _default_params = {"momentum": {"lookback": 20, "skip": 1}}
-    name: str = "momentum"  # model-free signal reported beside the model's
-    params: dict[str, Any] = Field(default_factory=lambda: {"lookback": 20, "skip": 1})
+    name: str = "momentum"
+    transforms: list[str] | None = None  # None = the strategy's signal.transforms
     enabled: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _known_name(cls, v: str) -> str:
+        _registered(baseline_kind, v)
+        return v
+
+    @field_validator("params")
+    @classmethod
+    def _known_params(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        name = info.data.get("name")
+        return v if name is None else _registered(check_params, baseline_kind(name), name, v)
+
+
+class EvaluationConfig(_Section):
+    """How forecasts and strategies are judged (``kronos_quant.evaluation``; README "Statistics")."""
+
+    label: Literal["next_open", "close_to_close", "qlib"] = "next_open"  # IC label: open t+1 -> open t+1+h
+    n_trials: int = Field(1, ge=1)  # configurations tried to arrive at this one (deflated Sharpe); CLI --trials
+    bootstrap_samples: int = Field(1000, ge=100)  # stationary block bootstrap resamples (seed: forecast.seed)
+    block_length: float | None = Field(None, ge=1)  # mean block length in periods; None = automatic
+    confidence: float = Field(0.95, gt=0.5, lt=1)  # of every confidence interval
+    prob_recalibration: Literal["isotonic", "platt"] = "isotonic"  # walk-forward recalibration of prob_up
+    climatology_window: int = Field(250, ge=20)  # bars of past up-moves behind the climatology prob_up
 
 
 class PortfolioConfig(_Registered):
@@ -252,11 +280,13 @@ class StrategyConfig(_Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     forecast: ForecastConfig = Field(default_factory=ForecastConfig)
     signal: SignalConfig = Field(default_factory=SignalConfig)
-    baseline: BaselineConfig = Field(default_factory=BaselineConfig)
+    baseline: list[BaselineConfig] = Field(  # one mapping, a list of them (or names), [] or {enabled: false}: none
+        default_factory=lambda: [BaselineConfig(), BaselineConfig(name="random_walk")])
     portfolio: PortfolioConfig = Field(default_factory=PortfolioConfig)
     costs: CostsConfig = Field(default_factory=CostsConfig)
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
 
     source_path: str | None = Field(None, exclude=True)
 
@@ -269,15 +299,32 @@ class StrategyConfig(_Section):
                              "'momentum_v2'")
         return v
 
+    @field_validator("baseline", mode="before")
+    @classmethod
+    def _baseline_list(cls, v: Any) -> Any:
+        v = [] if v is None else [v] if isinstance(v, str | Mapping) else v
+        return [{"name": b} if isinstance(b, str) else b for b in v] if isinstance(v, list) else v
+
     @model_validator(mode="after")
     def _steps_within_horizon(self) -> StrategyConfig:
-        for key, section in (("signal", self.signal), ("baseline", self.baseline)):
+        entries = [("signal", self.signal)] + [(f"baseline.{i}", b) for i, b in enumerate(self.baseline)]
+        for key, section in entries:
             step = section.params.get("step")
             if step is not None and step > self.forecast.horizon:
                 raise PydanticCustomError("registry", "{message}", {
                     "message": f"step {step} is beyond forecast.horizon={self.forecast.horizon}; use a step in "
                                f"1..{self.forecast.horizon} or raise forecast.horizon", "key": f"{key}.params.step"})
+        seen = [(b.name, sorted(b.params.items())) for b in self.baselines]
+        for i, entry in enumerate(seen):
+            if entry in seen[:i]:
+                raise PydanticCustomError("registry", "{message}", {"key": f"baseline.{i}", "message": (
+                    f"baseline '{entry[0]}' is listed twice with the same params; remove one")})
         return self
+
+    @property
+    def baselines(self) -> list[BaselineConfig]:
+        """The enabled baselines, in the order given."""
+        return [b for b in self.baseline if b.enabled]
 
     def resolved(self) -> dict[str, Any]:
         """The fully resolved config as plain JSON-able data (for provenance)."""
@@ -285,27 +332,30 @@ class StrategyConfig(_Section):
 
 
 def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """Field names of the section at ``loc`` (for suggestions)."""
+    """Field names of the section at ``loc`` (for suggestions; list items are their element's section)."""
     current: Any = model
-    for part in loc:
+    for part in (p for p in loc if not isinstance(p, int)):
         field = getattr(current, "model_fields", {}).get(part)
         if field is None:
             break
-        ann = field.annotation
+        ann = (get_args(field.annotation) or (field.annotation,))[0]
         current = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
         if current is None:
             return []
     return list(getattr(current, "model_fields", {})) if current is not None else []
 
 
-def _format_errors(exc: ValidationError, source: str) -> str:
+def _format_errors(exc: ValidationError, source: str, *, single: tuple[str, ...] = ()) -> str:
+    """One line per error; ``single``: list fields given as one mapping (their item index is left out)."""
     lines = []
     for err in exc.errors():
-        loc = tuple(p for p in err["loc"] if not isinstance(p, int) or True)
+        loc = tuple(err["loc"])
+        if err["type"] == "registry":  # names and parameters (kronos_quant.registry): the key ends the path
+            loc = (*loc, *(int(p) if p.isdigit() else p for p in err["ctx"]["key"].split(".") if p))
+        if len(loc) > 1 and loc[0] in single and loc[1] == 0:
+            loc = (loc[0], *loc[2:])
         path = ".".join(str(p) for p in loc) or "(top level)"
-        if err["type"] == "registry":  # names and parameters (kronos_quant.registry)
-            key = err["ctx"]["key"]
-            path = ".".join(p for p in (path if loc else "", key) if p)
+        if err["type"] == "registry":
             lines.append(f"{source}: {path}: {err['ctx']['message']}")
         elif err["type"] == "extra_forbidden":
             known = _fields_at(StrategyConfig, loc[:-1])
@@ -331,47 +381,10 @@ def config_from_dict(raw: dict[str, Any], *, source: str = "<config>") -> Strate
     try:
         cfg = StrategyConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(exc, source)) from None
+        single = ("baseline",) if isinstance(raw.get("baseline"), Mapping) else ()
+        raise ConfigError(_format_errors(exc, source, single=single)) from None
     cfg.source_path = source
     return cfg
-
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """``key.path=value`` -> (["key", "path"], value parsed as YAML, e.g. 5, true, [1, 2], null)."""
-    if "=" not in text:
-        raise ConfigError(f"--set {text!r}: expected key.path=value, e.g. --set forecast.horizon=10")
-    key, value = text.split("=", 1)
-    parts = [p for p in key.strip().split(".") if p]
-    if not parts:
-        raise ConfigError(f"--set {text!r}: empty key path")
-    try:
-        parsed = yaml.safe_load(value) if value.strip() else ""
-    except yaml.YAMLError:
-        parsed = value
-    return parts, parsed
-
-
-def apply_overrides(raw: Mapping[str, Any], overrides: Mapping[str, Any] | Sequence[str] | None, *,
-                    source: str = "--set") -> dict[str, Any]:
-    """A deep copy of ``raw`` with overrides set: ``["a.b=3", ...]`` (values parsed as YAML) or ``{"a.b": 3}``.
-
-    Missing sections are created; a key path through a value that is not a mapping is a ConfigError.
-    """
-    out = copy.deepcopy(dict(raw))
-    if isinstance(overrides, Mapping):
-        items = [([p for p in str(k).split(".") if p], v) for k, v in overrides.items()]
-    else:
-        items = [parse_override(text) for text in overrides or []]
-    for parts, value in items:
-        node = out
-        for i, p in enumerate(parts[:-1]):
-            if node.get(p) is None:
-                node[p] = {}
-            if not isinstance(node[p], dict):
-                raise ConfigError(f"{source}: override {'.'.join(parts)}: {'.'.join(parts[:i + 1])} is not a mapping")
-            node = node[p]
-        node[parts[-1]] = value
-    return out
 
 
 def load_config(path: str | os.PathLike[str] | None = None, *, overrides: list[str] | None = None) -> StrategyConfig:

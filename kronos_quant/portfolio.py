@@ -12,7 +12,11 @@ Conventions shared by every constructor:
   is held". A NaN cell in an otherwise valid row means "leave this instrument as it is";
 - ``cash_buffer`` (fraction in [0, 1)) is kept in cash: weights sum in absolute value to at
   most ``1 - cash_buffer``; ``max_weight`` caps each |weight| and the excess stays in cash
-  (it is not redistributed).
+  (it is not redistributed);
+- ties: ``tiebreak`` (T, N), the untransformed score (a winsorized or ranked score ties where
+  the raw one does not), orders names with equal scores. Column order never decides a holding:
+  names still tied on both at the edge of a top-k or a leg share its remaining slots equally
+  (topk_dropout, which holds whole names, warns instead and keeps column order).
 Knows nothing about prices, execution, costs or the forecast table.
 """
 
@@ -57,6 +61,40 @@ def _warn_if_k_exceeds(scores: pd.DataFrame, k: int) -> None:
                        "1/k and the rest stays in cash: lower k or widen the universe", k, eligible)
 
 
+def _tiebreak(scores: pd.DataFrame, tiebreak: pd.DataFrame | None) -> np.ndarray:
+    """(T, N) secondary sort key aligned with ``scores``; NaN where absent."""
+    if tiebreak is None:
+        return np.full(scores.shape, np.nan)
+    if not isinstance(tiebreak, pd.DataFrame):
+        raise ValueError(f"`tiebreak` must be a wide DataFrame like `scores`, got {type(tiebreak).__name__}")
+    return tiebreak.reindex(index=scores.index, columns=scores.columns).to_numpy(dtype=np.float64)
+
+
+def _ranked(row: np.ndarray, tie: np.ndarray) -> np.ndarray:
+    """Columns with a finite score, best first: by score, then by ``tie`` (NaN ranks below any value)."""
+    valid = np.flatnonzero(np.isfinite(row))
+    second = np.where(np.isfinite(tie[valid]), tie[valid], -np.inf)
+    return valid[np.lexsort((-second, -row[valid]))]
+
+
+def _top_slots(row: np.ndarray, tie: np.ndarray, k: int) -> np.ndarray:
+    """(N,) share of a slot per column for the k best (1 = a whole slot): names tied on (score, tie)
+    with the k-th best share the slots left after the strictly better ones."""
+    out = np.zeros(row.shape)
+    order = _ranked(row, tie)
+    if order.size <= k:
+        out[order] = 1.0
+        return out
+    second = np.where(np.isfinite(tie), tie, -np.inf)
+    kth = order[k - 1]
+    same = (row[order] == row[kth]) & (second[order] == second[kth])
+    better = order[:k][~same[:k]]
+    group = order[same]
+    out[better] = 1.0
+    out[group] = (k - better.size) / group.size
+    return out
+
+
 def _finish(weights: np.ndarray, scores: pd.DataFrame, max_weight: float) -> pd.DataFrame:
     """Cap |w| at max_weight, blank all-NaN score rows, wrap as a frame like ``scores``."""
     capped = np.clip(weights, -max_weight, max_weight)
@@ -65,23 +103,22 @@ def _finish(weights: np.ndarray, scores: pd.DataFrame, max_weight: float) -> pd.
     return pd.DataFrame(capped, index=scores.index, columns=scores.columns)
 
 
-def topk_equal_weight(scores: pd.DataFrame, *, k: int, max_weight: float = 1.0, cash_buffer: float = 0.0) -> pd.DataFrame:
+def topk_equal_weight(scores: pd.DataFrame, *, k: int, max_weight: float = 1.0, cash_buffer: float = 0.0,
+                      tiebreak: pd.DataFrame | None = None) -> pd.DataFrame:
     """Hold the k best-scored instruments at (1 - cash_buffer) / k each, re-selected at every row.
 
     With fewer than k scored instruments, each selected one still gets (1 - cash_buffer) / k and the
-    rest stays in cash. Ties are broken by column order.
+    rest stays in cash. Ties are broken by ``tiebreak``, then shared (module docstring).
     """
     _check_common(scores, max_weight, cash_buffer)
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     _warn_if_k_exceeds(scores, k)
-    values = scores.to_numpy(dtype=np.float64)  # (T, N)
+    values, ties = scores.to_numpy(dtype=np.float64), _tiebreak(scores, tiebreak)  # (T, N)
     weights = np.zeros_like(values)
     per_name = (1.0 - cash_buffer) / k
     for t, row in enumerate(values):
-        valid = np.flatnonzero(np.isfinite(row))
-        best = valid[np.argsort(-row[valid], kind="stable")[:k]]
-        weights[t, best] = per_name
+        weights[t] = _top_slots(row, ties[t], k) * per_name
     return _finish(weights, scores, max_weight)
 
 
@@ -93,6 +130,7 @@ def topk_dropout(
     min_hold: int = 1,
     max_weight: float = 1.0,
     cash_buffer: float = 0.0,
+    tiebreak: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """qlib TopkDropout: hold k names, replace at most ``n_drop`` of them per rebalance.
 
@@ -106,19 +144,23 @@ def topk_dropout(
     if k < 1 or n_drop < 0 or min_hold < 1:
         raise ValueError(f"need k >= 1, n_drop >= 0, min_hold >= 1; got k={k}, n_drop={n_drop}, min_hold={min_hold}")
     _warn_if_k_exceeds(scores, k)
-    values = scores.to_numpy(dtype=np.float64)  # (T, N)
+    values, ties = scores.to_numpy(dtype=np.float64), _tiebreak(scores, tiebreak)  # (T, N)
     weights = np.zeros_like(values)
     held: dict[int, int] = {}  # column -> rebalances held so far
     per_name = (1.0 - cash_buffer) / k
     for t, row in enumerate(values):
         if not np.isfinite(row).any():
             continue
-        ranked = np.where(np.isfinite(row), row, -np.inf)
-        order = np.argsort(-ranked, kind="stable")  # best first
+        scored = _ranked(row, ties[t])
+        order = [*scored, *np.flatnonzero(~np.isfinite(row))]  # best first, unscored last
+        position = {c: i for i, c in enumerate(order)}
+        if scored.size > k and _tied_at(row, ties[t], scored, k):
+            logger.warning("topk_dropout: names tie on score and tiebreak at rank %d on row %s; column order "
+                           "decides between them", k, scores.index[t])
         last = [c for c in order if c in held]  # held names, best first
         n_new = n_drop + k - len(last)
         today = [c for c in order if c not in held and np.isfinite(row[c])][: max(n_new, 0)]
-        comb = sorted(last + today, key=lambda c: -ranked[c])  # stable: ties keep column order
+        comb = sorted(last + today, key=lambda c: position[c])
         worst = set(comb[len(comb) - n_drop:]) if n_drop > 0 else set()
         sell = [c for c in last if c in worst and held[c] >= min_hold]
         n_buy = len(sell) + k - len(last)
@@ -133,8 +175,16 @@ def topk_dropout(
     return _finish(weights, scores, max_weight)
 
 
+def _tied_at(row: np.ndarray, tie: np.ndarray, order: np.ndarray, k: int) -> bool:
+    """Whether the k-th and (k+1)-th best of ``order`` tie on both score and tiebreak."""
+    a, b = order[k - 1], order[k]
+    same_tie = tie[a] == tie[b] or not (np.isfinite(tie[a]) or np.isfinite(tie[b]))
+    return bool(row[a] == row[b] and same_tie)
+
+
 def long_short_quantile(
-    scores: pd.DataFrame, *, quantile: float = 0.2, max_weight: float = 1.0, cash_buffer: float = 0.0
+    scores: pd.DataFrame, *, quantile: float = 0.2, max_weight: float = 1.0, cash_buffer: float = 0.0,
+    tiebreak: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Long the top ``quantile`` of scored names, short the bottom one, equal weight per leg.
 
@@ -145,17 +195,15 @@ def long_short_quantile(
     _check_common(scores, max_weight, cash_buffer)
     if not 0.0 < quantile <= 0.5:
         raise ValueError(f"quantile must lie in (0, 0.5], got {quantile}")
-    values = scores.to_numpy(dtype=np.float64)  # (T, N)
+    values, ties = scores.to_numpy(dtype=np.float64), _tiebreak(scores, tiebreak)  # (T, N)
     weights = np.zeros_like(values)
     for t, row in enumerate(values):
-        valid = np.flatnonzero(np.isfinite(row))
-        if valid.size < 2:
+        n_valid = int(np.isfinite(row).sum())
+        if n_valid < 2:
             continue
-        n_leg = min(max(1, int(np.floor(valid.size * quantile))), valid.size // 2)
-        order = valid[np.argsort(-row[valid], kind="stable")]
+        n_leg = min(max(1, int(np.floor(n_valid * quantile))), n_valid // 2)
         leg = (1.0 - cash_buffer) / 2.0 / n_leg
-        weights[t, order[:n_leg]] = leg
-        weights[t, order[-n_leg:]] = -leg
+        weights[t] = (_top_slots(row, ties[t], n_leg) - _top_slots(-row, -ties[t], n_leg)) * leg
     return _finish(weights, scores, max_weight)
 
 
@@ -166,11 +214,13 @@ def threshold_weights(
     short_below: float | None = None,
     max_weight: float = 1.0,
     cash_buffer: float = 0.0,
+    tiebreak: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Long/flat/short per instrument: +w if score > long_above, -w if score < short_below, else 0.
 
     w = (1 - cash_buffer) / N for N columns (one instrument: the whole book). ``short_below=None``
-    never shorts. A NaN score gives a NaN weight (keep the position).
+    never shorts. A NaN score gives a NaN weight (keep the position). ``tiebreak`` is accepted for a
+    common interface and unused: nothing is ranked.
     """
     _check_common(scores, max_weight, cash_buffer)
     if short_below is not None and short_below > long_above:
@@ -200,13 +250,14 @@ PORTFOLIOS: dict[str, Callable[..., pd.DataFrame]] = {
 
 
 def build_weights(name: str, scores: pd.DataFrame, *, max_weight: float = 1.0, cash_buffer: float = 0.0,
-                  **params: Any) -> pd.DataFrame:
+                  tiebreak: pd.DataFrame | None = None, **params: Any) -> pd.DataFrame:
     """Target weights from the registered constructor ``name`` (see ``PORTFOLIOS``).
 
     ``params`` are the constructor's own options (checked by ``kronos_quant.registry``: ConfigError,
-    a ValueError, for an unknown name or a bad parameter); max_weight and cash_buffer as above.
+    a ValueError, for an unknown name or a bad parameter); max_weight, cash_buffer and tiebreak
+    (pass the untransformed scores) as above.
     """
     params = check_params("portfolio", name, params)
-    weights = PORTFOLIOS[name](scores, max_weight=max_weight, cash_buffer=cash_buffer, **params)
+    weights = PORTFOLIOS[name](scores, max_weight=max_weight, cash_buffer=cash_buffer, tiebreak=tiebreak, **params)
     logger.debug("portfolio %s: %d rebalances x %d instruments", name, *weights.shape)
     return weights

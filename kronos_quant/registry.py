@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from kronos_quant.errors import ConfigError
 
-__all__ = ["SIGNAL_PARAMS", "TRANSFORM_PARAMS", "PORTFOLIO_PARAMS", "KINDS", "ParamError", "check_name",
-           "check_params", "suggest"]
+__all__ = ["SIGNAL_PARAMS", "TRANSFORM_PARAMS", "PORTFOLIO_PARAMS", "FORECASTER_PARAMS", "KINDS", "ParamError",
+           "check_name", "check_params", "baseline_kind", "suggest"]
 
 
 class ParamError(ConfigError):
@@ -111,6 +111,16 @@ class ThresholdParams(_Params):
         return self
 
 
+class _VolumeParams(_Params):
+    volume_mode: Literal["mean", "last"] = "mean"
+
+
+class LinearParams(_VolumeParams):
+    n_lags: int = Field(5, ge=1)
+    alpha: float = Field(1.0, ge=0)
+    min_train_rows: int = Field(20, ge=2)
+
+
 SIGNAL_PARAMS: dict[str, type[_Params]] = {
     "expected_return": ExpectedReturnParams,
     "prob_up": _Step,
@@ -129,8 +139,13 @@ TRANSFORM_PARAMS: dict[str, type[_Params]] = {
 PORTFOLIO_PARAMS: dict[str, type[_Params]] = {
     "topk": TopkParams, "topk_dropout": TopkDropoutParams, "long_short": LongShortParams, "threshold": ThresholdParams,
 }
+# the model-free forecasters of ``baselines`` (``forecasters.BASELINES``), run through the rolling engine
+FORECASTER_PARAMS: dict[str, type[_Params]] = {
+    "random_walk": _VolumeParams, "historical_drift": _VolumeParams, "linear": LinearParams,
+}
 KINDS: dict[str, dict[str, type[_Params]]] = {
     "signal": SIGNAL_PARAMS, "transform": TRANSFORM_PARAMS, "portfolio": PORTFOLIO_PARAMS,
+    "forecaster": FORECASTER_PARAMS,
 }
 _SECTION_KEYS = {"portfolio": ("max_weight", "cash_buffer")}  # options every constructor takes, set outside params
 
@@ -147,6 +162,20 @@ def check_name(kind: str, name: str) -> type[_Params]:
     if name not in known:
         raise ParamError(f"unknown {kind} '{name}'{suggest(name, known)} (known: {', '.join(known)})")
     return known[name]
+
+
+def baseline_kind(name: str) -> str:
+    """"forecaster" or "signal": what a ``baseline`` entry named ``name`` is; ParamError when neither.
+
+    A forecaster baseline (random_walk, historical_drift, linear) is run through the rolling engine
+    and scored with the strategy's own signal; a signal baseline (e.g. momentum) replaces the signal.
+    """
+    for kind in ("forecaster", "signal"):
+        if name in KINDS[kind]:
+            return kind
+    known = [*FORECASTER_PARAMS, *SIGNAL_PARAMS]
+    raise ParamError(f"unknown baseline '{name}'{suggest(name, known)} (forecasters: {', '.join(FORECASTER_PARAMS)}; "
+                     f"signals: {', '.join(SIGNAL_PARAMS)})")
 
 
 def check_params(kind: str, name: str, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -30,8 +30,8 @@ from kronos_quant.run_checks import check_device, check_lookback
 from kronos_quant.schema import SamplingSpec
 
 __all__ = ["BacktestRun", "SignalsRun", "ForecastRun", "build_provenance", "check_device", "load_strategy_data",
-           "make_forecaster", "rolling_spec", "forecast_table", "evaluate_forecasts", "evaluate_run", "run_backtest",
-           "run_signals", "run_forecast"]
+           "make_forecaster", "rolling_spec", "forecast_table", "baseline_forecasts", "evaluate_forecasts", "evaluate_run",
+           "run_backtest", "run_signals", "run_forecast"]
 
 logger = logging.getLogger(__name__)
 
@@ -113,9 +113,10 @@ def rolling_spec(cfg: StrategyConfig, *, rebalance: Any = None, start: Any = Non
 
 def forecast_table(cfg: StrategyConfig, panel: pl.DataFrame, forecaster: Any = None, *, rebalance: Any = None,
                    start: Any = None, end: Any = None, quiet: bool | None = None,
-                   breaks: Mapping[str, Sequence[Any]] | None = None) -> tuple[pl.DataFrame, dict[str, Any]]:
+                   breaks: Mapping[str, Sequence[Any]] | None = None, backend: str | None = None
+                   ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Rolling forecasts of the strategy over [start, end] (default: the backtest period), with the cache,
-    on the configured backend (``forecast.backend``: local or ray). forecaster: default ``make_forecaster(cfg)``.
+    on ``backend`` (default ``forecast.backend``: local or ray). forecaster: default ``make_forecaster(cfg)``.
     breaks: the history breaks of the panel (``ValidationReport.segment_starts()``): no window spans one.
 
     Returns (forecast table, stats with cache hits/misses, seconds, the plan's counts of windows cut
@@ -127,7 +128,7 @@ def forecast_table(cfg: StrategyConfig, panel: pl.DataFrame, forecaster: Any = N
     f = cfg.forecast
     cache = ForecastCache(f.cache_dir) if f.cache_dir else None
     executor: Any = LocalExecutor()
-    if f.backend == "ray":
+    if (backend or f.backend) == "ray":
         from kronos_quant.distributed import ray_executor
 
         executor = ray_executor(cfg)
@@ -148,26 +149,13 @@ def forecast_table(cfg: StrategyConfig, panel: pl.DataFrame, forecaster: Any = N
 # ----------------------------------------------------------------------------- evaluation
 
 
-def _strategy_metrics(cfg: StrategyConfig, panel: pl.DataFrame, scores: pd.DataFrame, fwd: pd.DataFrame
-                      ) -> tuple[dict[str, Any], Any, pd.DataFrame]:
-    from kronos_quant.backtest import backtest_weights
-    from kronos_quant.portfolio import build_weights
-    from kronos_quant.report import summarize_backtest, summarize_signal
-
-    p, c = cfg.portfolio, cfg.costs
-    weights = build_weights(p.name, scores, max_weight=p.max_weight, cash_buffer=p.cash_buffer, **p.params)
-    first = scores.index.min()
-    bt_panel = panel.filter(pl.col("timestamp") >= pl.lit(first)) if first is not None else panel
-    bt = backtest_weights(bt_panel, weights, init_cash=cfg.backtest.init_cash, fees=c.fees, slippage=c.slippage,
-                          min_fee=c.min_fee, price_limit=c.price_limit, periods_per_year=cfg.backtest.periods_per_year)
-    sig = summarize_signal(scores, fwd.reindex(index=scores.index, columns=scores.columns))
-    perf = summarize_backtest(bt)
-    return {"signal": sig, "backtest": perf}, bt, weights
-
-
 @dataclass
 class BacktestRun:
-    """Everything a backtest produced (frames are pandas/polars, ready for notebooks)."""
+    """Everything a backtest produced (frames are pandas/polars, ready for notebooks).
+
+    scores/weights/backtest: the strategy's; baselines: name -> ``evaluation.run.Scored`` (scores,
+    weights, backtest, per-date IC of each baseline); ic: the per-date IC table of every forecaster.
+    """
 
     config: StrategyConfig
     metrics: dict[str, Any]
@@ -180,45 +168,50 @@ class BacktestRun:
     panel: pl.DataFrame | None = None
     artifacts: dict[str, Path] = field(default_factory=dict)
     output_dir: Path | None = None
+    baselines: dict[str, Any] = field(default_factory=dict)
+    ic: pd.DataFrame | None = None
+
+
+def baseline_forecasts(cfg: StrategyConfig, panel: pl.DataFrame, *, quiet: bool | None = None,
+                       breaks: Mapping[str, Sequence[Any]] | None = None) -> dict[str, pl.DataFrame]:
+    """Forecast tables of the forecasting baselines (random_walk, historical_drift, linear): the same
+    rolling spec, sampling and cache as the model, always on the local backend (they are cheap)."""
+    from kronos_quant.evaluation import baseline_name
+    from kronos_quant.forecasters import BASELINES
+    from kronos_quant.registry import baseline_kind
+
+    return {baseline_name(b): forecast_table(cfg, panel, BASELINES[b.name](**b.params), quiet=quiet,
+                                             breaks=breaks, backend="local")[0]
+            for b in cfg.baselines if baseline_kind(b.name) == "forecaster"}
 
 
 def evaluate_forecasts(cfg: StrategyConfig, panel: pl.DataFrame, forecasts: pl.DataFrame, *,
                        provenance: dict[str, Any] | None = None, output_dir: str | Path | None = None,
-                       write: bool = True) -> BacktestRun:
-    """Signals, portfolio, backtest (model and model-free baseline), metrics and report from a forecast table."""
-    from kronos_quant.calibration import calibration_summary
-    from kronos_quant.metrics.forecast_quality import headline_metrics, score_forecasts
+                       write: bool = True, baselines: dict[str, pl.DataFrame] | None = None,
+                       quiet: bool | None = None, breaks: Mapping[str, Sequence[Any]] | None = None) -> BacktestRun:
+    """Signals, portfolio, backtest, metrics and report of the model and every baseline from a forecast
+    table (``kronos_quant.evaluation``); baselines: the forecasting baselines' tables (default: made
+    with ``baseline_forecasts``, from the cache when present)."""
+    from kronos_quant.evaluation import evaluate_strategy
     from kronos_quant.report import write_report
     from kronos_quant.run_checks import unscored_in_run
-    from kronos_quant.schema import join_realized
-    from kronos_quant.signals import compute_signal, forward_returns
 
-    if forecasts.height == 0:
-        raise DataError("no forecasts in the backtest period: widen backtest.start/end, lower forecast.lookback or "
-                        "universe.min_history, or load more history")
-    h, levels = cfg.forecast.horizon, cfg.forecast.quantiles
-    scores = compute_signal(cfg.signal.name, forecasts=forecasts, panel=panel, transforms=cfg.signal.transforms,
-                            **cfg.signal.params)
-    fwd = forward_returns(panel, horizon=h)
-    model_block, bt, weights = _strategy_metrics(cfg, panel, scores, fwd)
-    realized = join_realized(forecasts, panel)
-    quality = score_forecasts(realized, horizon=h, quantile_levels=levels)
-    metrics: dict[str, Any] = headline_metrics(model_block, quality)
-    metrics["unscored"] = unscored_in_run(cfg, panel, forecasts, scores.columns[scores.notna().any()], provenance)
-    metrics["model"] = {**model_block, "forecast": quality,
-                        "calibration": calibration_summary(realized.to_pandas(), levels)}
-    base_bt = None
-    if cfg.baseline.enabled:
-        base_scores = compute_signal(cfg.baseline.name, forecasts=forecasts, panel=panel, **cfg.baseline.params)
-        base_scores = base_scores.reindex(index=scores.index)
-        base_block, base_bt, _ = _strategy_metrics(cfg, panel, base_scores, fwd)
-        metrics["baseline"] = {"name": cfg.baseline.name, **headline_metrics(base_block), **base_block}
+    tables = baseline_forecasts(cfg, panel, quiet=quiet, breaks=breaks) if baselines is None else baselines
+    ev = evaluate_strategy(cfg, panel, forecasts, baseline_forecasts=tables)
+    m = ev.metrics
+    scored = ev.model.scores.columns[ev.model.scores.notna().any().to_numpy()]
+    m["unscored"] = unscored_in_run(cfg, panel, forecasts, scored, provenance)
+    prov = {**(provenance or {}), "evaluation": {
+        "label": m["label"], "label_description": m["label_description"], "n_trials": m["n_trials"],
+        "bootstrap": m["bootstrap"], "baselines": [b.name for b in ev.baselines]}}
     out = Path(output_dir or cfg.output.dir.format(name=cfg.name))
-    run = BacktestRun(cfg, metrics, provenance or {}, forecasts, scores, weights, bt, base_bt, panel, output_dir=out)
+    first = ev.baselines[0].backtest if ev.baselines else None
+    run = BacktestRun(cfg, m, prov, forecasts, ev.model.scores, ev.model.weights, ev.model.backtest, first, panel,
+                      output_dir=out, baselines={b.name: b for b in ev.baselines}, ic=ev.ic)
     if write:
-        run.artifacts = write_report(out, metrics=metrics, forecasts=forecasts, signals=scores, backtest=bt,
-                                     config=cfg.resolved(), provenance=provenance, panel=panel, forward_returns=fwd,
-                                     fan_instrument=cfg.output.fan_instrument,
+        run.artifacts = write_report(out, metrics=m, forecasts=forecasts, signals=ev.model.scores,
+                                     backtest=ev.model.backtest, config=cfg.resolved(), provenance=prov, panel=panel,
+                                     forward_returns=ev.label, ic=ev.ic, fan_instrument=cfg.output.fan_instrument,
                                      figures=None if cfg.output.figures else [], title=f"kronos-quant: {cfg.name}")
     return run
 
@@ -249,7 +242,8 @@ def run_backtest(cfg: StrategyConfig, *, output_dir: str | Path | None = None, q
     prov = build_provenance(cfg, panel, forecaster, report, forecast_stats=fstats,
                             started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                             seconds_to_forecasts=round(time.perf_counter() - t0, 3))
-    return evaluate_forecasts(cfg, panel, forecasts, provenance=prov, output_dir=output_dir, write=write)
+    return evaluate_forecasts(cfg, panel, forecasts, provenance=prov, output_dir=output_dir, write=write, quiet=quiet,
+                              breaks=report.segment_starts())
 
 
 def evaluate_run(run_dir: str | Path, *, overrides: list[str] | None = None, output_dir: str | Path | None = None
@@ -269,9 +263,9 @@ def evaluate_run(run_dir: str | Path, *, overrides: list[str] | None = None, out
     saved = json.loads(prov_file.read_text())
     cfg = config_from_dict(apply_overrides(saved["config"], overrides), source=str(prov_file))
     check_evaluate_overrides(config_from_dict(saved["config"], source=str(prov_file)), cfg, overrides)
-    panel, _ = load_strategy_data(cfg)
+    panel, report = load_strategy_data(cfg)
     return evaluate_forecasts(cfg, panel, pl.read_parquet(fc_file), provenance=saved.get("provenance"),
-                              output_dir=output_dir or run_dir)
+                              output_dir=output_dir or run_dir, breaks=report.segment_starts())
 
 
 # ----------------------------------------------------------------------------- one as-of date
@@ -312,10 +306,11 @@ def run_signals(cfg: StrategyConfig, asof: Any, *, output: str | Path | None = N
     provenance also lists the instruments without a score and why (``unscored``).
     """
     from kronos_quant.data import future_timestamps, infer_panel_calendar
+    from kronos_quant.evaluation import on_forecast_cells
     from kronos_quant.portfolio import build_weights
     from kronos_quant.report.publish import publish_table
     from kronos_quant.run_checks import stale_at, unscored_in_run
-    from kronos_quant.signals import compute_signal
+    from kronos_quant.signals import apply_transforms, compute_signal
     from kronos_quant.utils.atomic import write_json_atomic
 
     forecaster = checked_forecaster(cfg)
@@ -333,16 +328,20 @@ def run_signals(cfg: StrategyConfig, asof: Any, *, output: str | Path | None = N
     if forecasts.height == 0:
         raise DataError(f"{source}: no instrument has {cfg.universe.min_history or cfg.forecast.lookback} bars of history "
                         f"up to {asof_ts}; load more history or lower forecast.lookback")
-    scores = compute_signal(cfg.signal.name, forecasts=forecasts, panel=panel, transforms=cfg.signal.transforms,
-                            **cfg.signal.params)
+    raw = on_forecast_cells(compute_signal(cfg.signal.name, forecasts=forecasts, panel=panel, **cfg.signal.params),
+                            forecasts)
+    scores = apply_transforms(raw, cfg.signal.transforms)
     p = cfg.portfolio
-    weights = build_weights(p.name, scores, max_weight=p.max_weight, cash_buffer=p.cash_buffer, **p.params)
+    weights = build_weights(p.name, scores, max_weight=p.max_weight, cash_buffer=p.cash_buffer, tiebreak=raw,
+                            **p.params)
     row_scores = scores.iloc[-1]
     row_weights = weights.reindex(index=scores.index).iloc[-1].fillna(0.0)
     table = pd.DataFrame({"instrument": row_scores.index, "score": row_scores.to_numpy(),
-                          "weight": row_weights.reindex(row_scores.index).to_numpy()})
-    table = table.dropna(subset=["score"]).sort_values(["score", "instrument"], ascending=[False, True])
-    table.insert(2, "rank", np.arange(1, len(table) + 1))
+                          "weight": row_weights.reindex(row_scores.index).to_numpy(), "_raw": raw.iloc[-1].to_numpy()})
+    table = table.dropna(subset=["score"]).sort_values(["score", "_raw", "instrument"], ascending=[False, False, True])
+    tied = table.duplicated(["score", "_raw"]).to_numpy()  # tied on both: the same rank (the name never decides)
+    table.insert(2, "rank", pd.Series(np.where(tied, np.nan, np.arange(1, len(table) + 1))).ffill().astype(int).to_numpy())
+    table = table.drop(columns="_raw")
     try:
         nxt = future_timestamps(panel["timestamp"].unique().sort().to_pandas(), 1,
                                 calendar=infer_panel_calendar(panel))[0]

@@ -137,3 +137,20 @@ def test_bad_inputs_raise_clear_errors():
         LinearForecaster(n_lags=0)
     with pytest.raises(ValueError, match="volume_mode"):
         RandomWalkForecaster(volume_mode="median")  # type: ignore[arg-type]
+
+
+def test_forecaster_param_schemas_match_the_constructors():
+    """registry.FORECASTER_PARAMS checks `baseline: [{name: linear, params: ...}]` at load time: its fields and
+    defaults must be the constructors' keyword-only options."""
+    import inspect
+
+    from kronos_quant.forecasters import BASELINES
+    from kronos_quant.registry import FORECASTER_PARAMS
+
+    assert set(FORECASTER_PARAMS) == set(BASELINES)
+    for name, cls in BASELINES.items():
+        options = {k: p for k, p in inspect.signature(cls.__init__).parameters.items() if k != "self"}
+        fields = FORECASTER_PARAMS[name].model_fields
+        assert set(fields) == set(options), name
+        for key, field in fields.items():
+            assert field.default == options[key].default, (name, key)

@@ -34,8 +34,9 @@ def _run(args):
 def test_backtest_writes_report_and_is_reproducible(strategy, tmp_path):
     res = _run(["backtest", str(strategy), "--quiet", *TINY])
     assert res.exit_code == 0, res.output
-    assert "Rank IC" in res.output and "Sharpe" in res.output and "baseline (momentum)" in res.output
+    assert "Rank IC" in res.output and "Sharpe" in res.output and "baseline (momentum(20, skip 1))" in res.output
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["verdicts"] and all(line in res.output for line in metrics["verdicts"])  # the verdicts are printed
     for key in ("ic", "rank_ic", "icir", "rank_icir", "mse", "sharpe", "max_drawdown", "annual_return", "turnover"):
         assert key in metrics
     for name in ("report.html", "forecasts.parquet", "signals.parquet", "positions.parquet", "trades.parquet",
@@ -99,7 +100,7 @@ def test_exit_codes(strategy, tmp_path):
     (["--set", "portfolio.params={k: 0}"], "portfolio.params.k: Input should be greater than or equal to 1"),
     (["--set", "forecast.rebalance=0"], "forecast.rebalance: must be a number of bars >= 1"),
     (["--set", "signal.params={horizon: 3}"], "signal.params.horizon: signal 'expected_return' has no parameter"),
-    (["--set", "baseline.name=momentm"], "baseline.name: unknown signal 'momentm'; did you mean 'momentum'?"),
+    (["--set", "baseline.name=momentm"], "baseline.name: unknown baseline 'momentm'; did you mean 'momentum'?"),
     (["--device", "cdua"], "model.device: unknown device 'cdua'; did you mean 'cuda'?"),
     (["--set", "name=../../x"], "cannot be used in file names"),
 ])

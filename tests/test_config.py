@@ -106,9 +106,9 @@ def test_params_are_coerced_and_defaults_follow_the_name(tmp_path):
     cfg = load_config(_write(tmp_path, "portfolio:\n  name: topk_dropout\n  params: {k: '4', n_drop: 1}\n"))
     assert cfg.portfolio.params == {"k": 4, "n_drop": 1}
     cfg = load_config(_write(tmp_path, "portfolio:\n  name: long_short\nbaseline:\n  name: prob_up\n"))
-    assert cfg.portfolio.params == {} and cfg.baseline.params == {}  # no k / lookback for names that lack them
+    assert cfg.portfolio.params == {} and cfg.baseline[0].params == {}  # no k / lookback for names that lack them
     cfg = load_config(None)
-    assert cfg.portfolio.params == {"k": 5} and cfg.baseline.params == {"lookback": 20, "skip": 1}
+    assert cfg.portfolio.params == {"k": 5} and cfg.baseline[0].params == {"lookback": 20, "skip": 1}
     assert load_config(None, overrides=["model.device=cuda:1"]).model.device == "cuda:1"
 
 

@@ -117,7 +117,7 @@ def test_registry_schemas_match_the_constructors() -> None:
     assert set(PORTFOLIO_PARAMS) == set(PORTFOLIOS)
     for name, func in PORTFOLIOS.items():
         options = {p.name: p for p in list(inspect.signature(func).parameters.values())[1:]
-                   if p.name not in ("max_weight", "cash_buffer")}
+                   if p.name not in ("max_weight", "cash_buffer", "tiebreak")}
         fields = PORTFOLIO_PARAMS[name].model_fields
         assert set(fields) == set(options), name
         for key, field in fields.items():
@@ -138,3 +138,35 @@ def test_k_larger_than_the_eligible_universe_warns(caplog) -> None:
         build_weights("topk_dropout", scores, k=3, n_drop=1)
         build_weights("topk", scores, k=2)
     assert caplog.text.count("were eligible") == 1
+
+
+def _tied() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Winsorized-like scores: a, b, c tie for the top; the raw scores rank them c > b > a (column order a, b, c)."""
+    idx = pd.to_datetime(["2024-01-02", "2024-01-03"])
+    scores = pd.DataFrame({"a": [1.0, 1.0], "b": [1.0, 1.0], "c": [1.0, 1.0], "d": [0.0, -1.0]}, index=idx)
+    raw = pd.DataFrame({"a": [0.10, 0.30], "b": [0.20, 0.20], "c": [0.30, 0.10], "d": [0.0, -1.0]}, index=idx)
+    return scores, raw
+
+
+def test_topk_ties_are_broken_by_the_raw_score_never_by_column_order():
+    scores, raw = _tied()
+    w = topk_equal_weight(scores, k=2, tiebreak=raw)
+    assert w.iloc[0].tolist() == [0.0, 0.5, 0.5, 0.0]  # c and b: the two best raw scores
+    assert w.iloc[1].tolist() == [0.5, 0.5, 0.0, 0.0]  # raw order reversed: a and b
+    reordered = topk_equal_weight(scores[["c", "b", "a", "d"]], k=2, tiebreak=raw)
+    pd.testing.assert_frame_equal(reordered[w.columns], w)  # the same holdings whatever the column order
+    # tied on both: the remaining slot is shared, not given to the first column
+    shared = topk_equal_weight(scores, k=2, tiebreak=raw.assign(a=0.3, b=0.3, c=0.3))
+    assert shared.iloc[0].tolist() == pytest.approx([1 / 3, 1 / 3, 1 / 3, 0.0])
+    assert shared.iloc[0].sum() == pytest.approx(1.0)
+    assert topk_equal_weight(scores, k=2).iloc[0].tolist() == pytest.approx([1 / 3, 1 / 3, 1 / 3, 0.0])
+
+
+def test_long_short_and_dropout_use_the_tiebreak():
+    scores, raw = _tied()
+    ls = long_short_quantile(scores, quantile=0.25, tiebreak=raw)  # one name per leg
+    assert ls.iloc[0].tolist() == [0.0, 0.0, 0.5, -0.5] and ls.iloc[1].tolist() == [0.5, 0.0, 0.0, -0.5]
+    assert build_weights("long_short", scores, quantile=0.25, tiebreak=raw).equals(ls)
+    drop = topk_dropout(scores.iloc[:1], k=2, n_drop=1, tiebreak=raw)
+    assert drop.iloc[0].tolist() == [0.0, 0.5, 0.5, 0.0]
+    assert build_weights("topk", scores, k=2, tiebreak=raw).equals(topk_equal_weight(scores, k=2, tiebreak=raw))

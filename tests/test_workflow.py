@@ -58,9 +58,10 @@ def test_run_backtest_outputs_and_provenance(cfg, tmp_path):
     assert quality["n_evaluated"] == len(last) > 0
     assert quality["accuracy"]["return_mse"] == pytest.approx(float(np.mean(err ** 2)), rel=1e-12)
     assert quality["accuracy"]["return_mse_rw"] == pytest.approx(float(np.mean((last["close"] / last["last_close"] - 1) ** 2)))
-    assert 0.0 <= quality["coverage_90"] <= 1.0 and quality["width_90"] > quality["width_50"] > 0
+    assert 0.0 <= quality["coverage_90_last_step"] <= 1.0
+    assert quality["width_90_last_step"] > quality["width_50_last_step"] > 0
     assert np.isfinite(quality["crps"])
-    assert run.metrics["baseline"]["name"] == "momentum"
+    assert run.metrics["baseline"]["name"] == "momentum(20, skip 1)"
     prov = run.provenance
     assert prov["kronos_quant"] == __version__ and prov["seed"] == 0 and len(prov["data_fingerprint"]) == 64
     assert prov["model"]["forecaster"] == "random_walk"

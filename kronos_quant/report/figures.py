@@ -33,7 +33,7 @@ from kronos_quant.schema import (
 from kronos_quant.signals import as_pandas
 
 __all__ = ["FIGURES", "plot_equity", "plot_ic", "plot_quantile_returns", "plot_forecast_fan", "plot_calibration",
-           "figure_makers"]
+           "plot_reliability", "figure_makers"]
 
 FIGURES: tuple[str, ...] = ("equity", "ic", "quantile_returns", "fan", "calibration")
 _BANDS = ((0.05, 0.95, 0.2), (0.25, 0.75, 0.4))  # (low, high, alpha): 90% and 50% bands
@@ -217,3 +217,28 @@ def figure_makers(*, backtest: BacktestResult | None, signals: pd.DataFrame | No
         "fan": (need(forecasts=forecasts), lambda: plot_forecast_fan(forecasts, panel, instrument=fan_instrument)),
         "calibration": (need(forecasts=forecasts, panel=panel), lambda: plot_calibration(forecasts, panel)),
     }
+
+
+def plot_reliability(curves: dict[str, dict[str, list[float]]], *, title: str = "prob_up reliability") -> Figure:
+    """Reliability diagram: observed up-frequency against the mean forecast per bin, one line per curve.
+
+    curves: label -> ``metrics.reliability_curve`` data (e.g. a leaderboard row's
+    ``prob_up["reliability_curve"]``, ``["reliability_curve_recalibrated"]`` and
+    ``["reliability_curve_climatology"]``). Empty bins are left out; marker area follows the bin count.
+    A calibrated forecast lies on the diagonal.
+    """
+    fig = Figure(figsize=(6, 6), layout="constrained")
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], color="C7", ls="--", lw=1, label="calibrated")
+    for i, (label, curve) in enumerate(curves.items()):
+        x, y, n = (np.asarray(curve[k], dtype=np.float64) for k in ("mean_forecast", "observed_frequency", "count"))
+        ok = np.isfinite(x) & np.isfinite(y) & (n > 0)
+        if not ok.any():
+            continue
+        ax.plot(x[ok], y[ok], marker="o", color=f"C{i}", label=label)
+        ax.scatter(x[ok], y[ok], s=20 + 200 * n[ok] / n[ok].max(), color=f"C{i}", alpha=0.4)
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="forecast probability of an up move", ylabel="observed up frequency",
+           title=title)
+    ax.legend(loc="upper left")
+    ax.grid(alpha=0.3)
+    return fig

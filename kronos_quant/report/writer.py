@@ -163,6 +163,7 @@ def write_report(
     provenance: Mapping[str, Any] | None = None,
     panel: Any = None,
     forward_returns: pd.DataFrame | None = None,
+    ic: pd.DataFrame | None = None,
     figures: Sequence[str] | None = None,
     fan_instrument: str | None = None,
     n_quantiles: int = 5,
@@ -172,7 +173,8 @@ def write_report(
     docstring); returns {artifact name: path}.
 
     Files: metrics.json; provenance.json (config + provenance); forecasts/signals/positions/trades
-    .parquet for the inputs given (positions and trades default to the backtest's positions and
+    .parquet for the inputs given; ic.parquet (``ic``: per-date IC of every forecaster, columns
+    date, forecaster, ic, rank_ic, n) (positions and trades default to the backtest's positions and
     orders; returns.parquet holds its return series); figures/<name>.png; report.html with every
     figure embedded as base64. ``figures``: names from FIGURES; None draws every figure whose inputs
     are present (equity: backtest; ic, quantile_returns: signals + forward_returns (wide, aligned
@@ -201,7 +203,8 @@ def write_report(
         tables: dict[str, Any] = {"returns": pd.DataFrame({k: v for k, v in series.items() if v is not None})}
     else:
         tables = {}
-    tables.update({"forecasts": forecasts, "signals": signals, "positions": positions, "trades": trades})
+    tables.update({"forecasts": forecasts, "signals": signals, "positions": positions, "trades": trades,
+                   "ic": None if ic is None else ic.reset_index(drop=True)})
     for name, frame in tables.items():
         if frame is not None:
             _write_parquet(out / f"{name}.parquet", frame)
