@@ -180,6 +180,20 @@ class BacktestRun:
     panel: pl.DataFrame | None = None
     artifacts: dict[str, Path] = field(default_factory=dict)
     output_dir: Path | None = None
+    baseline_scores: pd.DataFrame | None = None
+    forward_returns: pd.DataFrame | None = None
+
+    def figures(self, names: list[str] | None = None) -> dict[str, Any]:
+        """The report's figures as matplotlib ``Figure`` objects by name (default: all this run can draw)."""
+        from kronos_quant.report import run_figures
+
+        return run_figures(self, names)
+
+    def _repr_html_(self) -> str:
+        """The tear sheet, for notebooks."""
+        from kronos_quant.report import run_tearsheet
+
+        return run_tearsheet(self)
 
 
 def evaluate_forecasts(cfg: StrategyConfig, panel: pl.DataFrame, forecasts: pl.DataFrame, *,
@@ -207,17 +221,21 @@ def evaluate_forecasts(cfg: StrategyConfig, panel: pl.DataFrame, forecasts: pl.D
     metrics["unscored"] = unscored_in_run(cfg, panel, forecasts, scores.columns[scores.notna().any()], provenance)
     metrics["model"] = {**model_block, "forecast": quality,
                         "calibration": calibration_summary(realized.to_pandas(), levels)}
-    base_bt = None
+    base_bt = base_scores = None
     if cfg.baseline.enabled:
         base_scores = compute_signal(cfg.baseline.name, forecasts=forecasts, panel=panel, **cfg.baseline.params)
         base_scores = base_scores.reindex(index=scores.index)
         base_block, base_bt, _ = _strategy_metrics(cfg, panel, base_scores, fwd)
         metrics["baseline"] = {"name": cfg.baseline.name, **headline_metrics(base_block), **base_block}
     out = Path(output_dir or cfg.output.dir.format(name=cfg.name))
-    run = BacktestRun(cfg, metrics, provenance or {}, forecasts, scores, weights, bt, base_bt, panel, output_dir=out)
+    run = BacktestRun(cfg, metrics, provenance or {}, forecasts, scores, weights, bt, base_bt, panel, output_dir=out,
+                      baseline_scores=base_scores, forward_returns=fwd)
     if write:
+        baselines = {} if base_bt is None else {cfg.baseline.name: base_bt}
         run.artifacts = write_report(out, metrics=metrics, forecasts=forecasts, signals=scores, backtest=bt,
                                      config=cfg.resolved(), provenance=provenance, panel=panel, forward_returns=fwd,
+                                     baselines=baselines, baseline_signals={cfg.baseline.name: base_scores} if baselines
+                                     else None,
                                      fan_instrument=cfg.output.fan_instrument,
                                      figures=None if cfg.output.figures else [], title=f"kronos-quant: {cfg.name}")
     return run

@@ -34,7 +34,7 @@ def _run(args):
 def test_backtest_writes_report_and_is_reproducible(strategy, tmp_path):
     res = _run(["backtest", str(strategy), "--quiet", *TINY])
     assert res.exit_code == 0, res.output
-    assert "Rank IC" in res.output and "Sharpe" in res.output and "baseline (momentum)" in res.output
+    assert "Rank IC" in res.output and "Sharpe" in res.output and "momentum(lookback 20, skip 1)" in res.output
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     for key in ("ic", "rank_ic", "icir", "rank_icir", "mse", "sharpe", "max_drawdown", "annual_return", "turnover"):
         assert key in metrics
