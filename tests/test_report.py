@@ -157,6 +157,9 @@ def test_plot_functions_return_figures(run: dict) -> None:
     drawdown = plot_drawdown(run["backtest"], {"flat": run["baseline"]}, label="model")
     names = [t.split(" (max")[0] for t in drawdown.axes[0].get_legend_handles_labels()[1]]
     assert names == ["model", "flat", "equal-weight benchmark"]
+    starred = plot_errors_by_step(run["forecasts"], run["panel"], dm_per_step=[{"step": 2, "p_value": 0.01},
+                                                                              {"step": 3, "p_value": 0.2}])
+    assert [t.get_text() for t in starred.axes[0].texts] == ["*"]  # only the step whose DM test is significant
     for fig in (plot_monthly_returns(run["backtest"]), plot_rolling_sharpe(run["backtest"], window=10),
                 plot_exposure_turnover(run["backtest"]), plot_errors_by_step(run["forecasts"], run["panel"]),
                 plot_rank_autocorrelation({"model": run["signals"], "flat": run["baseline_signals"]})):

@@ -152,6 +152,9 @@ def test_legacy_metrics_of_a_real_run(tiny) -> None:
         f"{fmt.pct(calib['coverage_before'], 0)} \u2192 {fmt.pct(calib['coverage_after'], 0)}")
     lines = verdicts(m, cfg, tiny.provenance)
     assert len(lines) == 3 and lines[0].text.startswith("tiny (baseline:linear): Rank IC")
+    rank_ic = m["model"]["signal"]["rank_ic"]
+    expected = "inconclusive" if rank_ic["p_value"] >= 0.05 else "better" if rank_ic["mean"] > 0 else "worse"
+    assert lines[0].tone == expected and f"{rank_ic['n']} dates" in lines[0].text
     assert all(v.provisional for v in lines[1:]) and "vs equal-weight benchmark" in lines[2].text
     period = backtest_period(tiny.backtest)
     facts = dict(run_facts(m, cfg, tiny.provenance, period=period))
@@ -189,3 +192,20 @@ def test_log_lines_land_above_an_active_progress_bar() -> None:
     safe = output(ProgressLogHandler)
     before, after = safe.split("a log line\n")
     assert before.endswith("\r") and "forecasts:  30%" in after  # bar cleared, line printed, bar redrawn below
+
+
+def test_ic_figure_reads_the_per_date_ic_table() -> None:
+    """The evaluation's ic.parquet (date, forecaster, ic, rank_ic, n) drives the IC figure, under display labels."""
+    import pandas as pd
+
+    from kronos_quant.report import make_figures
+
+    dates = pd.bdate_range("2016-01-04", periods=30)
+    ic = pd.concat([pd.DataFrame({"date": dates, "forecaster": name, "ic": 0.1, "rank_ic": value, "n": 20})
+                    for name, value in (("momentum(20, skip 1)", -0.05), ("kronos-demo", 0.05))])
+    figure = make_figures(ReportInputs(metrics=contract_metrics(), ic=ic), ["ic"])["ic"]
+    labels = figure.axes[0].get_legend_handles_labels()[1]
+    assert labels == ["kronos-demo expected return, rolling mean (20)", "momentum(20, skip 1), rolling mean (20)",
+                      "kronos-demo expected return (per date)"]  # the model first, whatever the table's order
+    with pytest.raises(ValueError, match="needs signals"):
+        make_figures(ReportInputs(metrics=contract_metrics()), ["ic"])

@@ -84,7 +84,9 @@ def figure_makers(inputs: ReportInputs) -> dict[str, tuple[str | None, Callable[
     i = inputs
     bt, label, bases = i.backtest, i.model_label, i.baseline_results
     model = next((e for e in i.entries if e.get("kind") == "model"), {})
-    comparison = next((c for c in i.metrics.get("comparisons") or [] if c.get("kind") == "baseline"), {})
+    # the DM tests per step against the random walk, the reference drawn beside the model's errors
+    comparison = next((c for c in i.metrics.get("comparisons") or []
+                       if c.get("dm_mse_per_step") and "random" in str(c.get("against", ""))), {})
     ic_inputs = None if i.ic is not None and len(i.ic) else _need(signals=i.signals, forward_returns=i.forward_returns)
     return {
         "errors_by_step": (_need(forecasts=i.forecasts, panel=i.panel),

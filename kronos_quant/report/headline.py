@@ -191,15 +191,15 @@ def _provisional_verdicts(entries: Sequence[Mapping[str, Any]]) -> list[Verdict]
     ic = model.get("rank_ic") or {}
     t, p = fmt.as_float(ic.get("t_stat")), fmt.as_float(ic.get("p_value"))
     if fmt.as_float(ic.get("mean")) is not None and t is not None:
-        skill = ("evidence of skill at the 5% level" if p is not None and p < 0.05 and ic["mean"] > 0 else
-                 "evidence of a negative signal at the 5% level" if p is not None and p < 0.05 else
-                 "no evidence of skill")
+        significant = p is not None and p < 0.05
+        skill, tone = (("evidence of skill at the 5% level", "better") if significant and ic["mean"] > 0 else
+                       ("evidence of a negative signal at the 5% level", "worse") if significant else
+                       ("no evidence of skill", "inconclusive"))
         mse = fmt.as_float(model.get("mse_ratio_rw"))
         accuracy = "" if mse is None else (f"; return MSE {fmt.ratio(mse)} the random walk's "
                                            f"({'worse' if mse > 1 else 'better'}, not tested)")
         out.append(Verdict(f"{name}: Rank IC {fmt.fixed(ic['mean'], 3)} (Newey-West {fmt.tstat(t)}, {fmt.pvalue(p)}, "
-                           f"{ic.get('n')} dates): {skill}{accuracy}", "better" if "of skill at" in skill else
-                           "worse" if "negative" in skill else "inconclusive"))
+                           f"{ic.get('n')} dates): {skill}{accuracy}", tone))
     sharpe = dig(model, "backtest", "net", "sharpe_ratio")
     ret = dig(model, "backtest", "net", "annual_return")
     for other in entries:
