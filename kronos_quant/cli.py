@@ -87,10 +87,10 @@ class Options:
 
 
 def _setup(quiet: bool, verbose: bool) -> None:
-    from kronos_quant.utils.progress import set_quiet
+    from kronos_quant.utils.progress import ProgressLogHandler, set_quiet
 
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    handler = logging.StreamHandler(sys.stderr)
+    handler = ProgressLogHandler(sys.stderr)  # log lines above progress bars, never inside them
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
     root = logging.getLogger("kronos_quant")
     root.handlers[:] = [handler]
@@ -159,11 +159,14 @@ def _date(text: str | None, option: str = "--asof") -> Any:
 
 
 def _print_summary(run: Any, title: str) -> None:
-    from kronos_quant.report import render_summary
+    import shutil
 
-    typer.echo(render_summary(run.metrics, title), nl=False)
-    for line in run.metrics.get("verdicts", []):
-        typer.echo(line)
+    from kronos_quant.report import render_summary
+    from kronos_quant.report.facts import backtest_period
+
+    width = min(max(shutil.get_terminal_size((120, 40)).columns, 100), 160)
+    typer.echo(render_summary(run.metrics, title, config=run.config.resolved(), provenance=run.provenance,
+                              period=backtest_period(run.backtest), width=width), nl=False)
     typer.echo(f"report: {run.output_dir}/report.html")
 
 

@@ -170,6 +170,19 @@ class BacktestRun:
     output_dir: Path | None = None
     baselines: dict[str, Any] = field(default_factory=dict)
     ic: pd.DataFrame | None = None
+    forward_returns: pd.DataFrame | None = None
+
+    def figures(self, names: list[str] | None = None) -> dict[str, Any]:
+        """The report's figures as matplotlib ``Figure`` objects by name (default: all this run can draw)."""
+        from kronos_quant.report import run_figures
+
+        return run_figures(self, names)
+
+    def _repr_html_(self) -> str:
+        """The tear sheet, for notebooks."""
+        from kronos_quant.report import run_tearsheet
+
+        return run_tearsheet(self)
 
 
 def baseline_forecasts(cfg: StrategyConfig, panel: pl.DataFrame, *, quiet: bool | None = None,
@@ -207,11 +220,14 @@ def evaluate_forecasts(cfg: StrategyConfig, panel: pl.DataFrame, forecasts: pl.D
     out = Path(output_dir or cfg.output.dir.format(name=cfg.name))
     first = ev.baselines[0].backtest if ev.baselines else None
     run = BacktestRun(cfg, m, prov, forecasts, ev.model.scores, ev.model.weights, ev.model.backtest, first, panel,
-                      output_dir=out, baselines={b.name: b for b in ev.baselines}, ic=ev.ic)
+                      output_dir=out, baselines={b.name: b for b in ev.baselines}, ic=ev.ic,
+                      forward_returns=ev.label)
     if write:
         run.artifacts = write_report(out, metrics=m, forecasts=forecasts, signals=ev.model.scores,
                                      backtest=ev.model.backtest, config=cfg.resolved(), provenance=prov, panel=panel,
-                                     forward_returns=ev.label, ic=ev.ic, fan_instrument=cfg.output.fan_instrument,
+                                     forward_returns=ev.label, ic=ev.ic, baselines={b.name: b.backtest for b in ev.baselines},
+                                     baseline_signals={b.name: b.scores for b in ev.baselines},
+                                     fan_instrument=cfg.output.fan_instrument,
                                      figures=None if cfg.output.figures else [], title=f"kronos-quant: {cfg.name}")
     return run
 

@@ -37,7 +37,7 @@ ALLOWED: dict[str, set[str]] = {
     "backtest": _BASE | {"data"},
     "metrics": _BASE,
     "calibration": _BASE | {"metrics"},
-    "report": _BASE | {"data", "metrics", "backtest", "signals"},
+    "report": _BASE | {"data", "metrics", "calibration", "backtest", "signals"},
     "run_checks": _BASE | {"config", "data"},
     "evaluation": _BASE | {"registry", "config", "data", "signals", "portfolio", "backtest", "metrics", "calibration",
                            "report"},

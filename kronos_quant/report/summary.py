@@ -1,8 +1,9 @@
-"""Run summaries: backtest and signal results as metric dicts, and the summary table people read.
+"""Run summaries: backtest and signal results as metric dicts, and the summary people read in a terminal.
 
 ``summarize_backtest`` and ``summarize_signal`` turn a ``BacktestResult`` and score frames into the
-nested dicts a run's metrics.json holds; ``summary_rows``/``render_summary`` lay out the
-model-vs-baseline table that the CLI prints and notebooks show. Nothing here writes files.
+nested dicts a run's metrics.json holds; ``render_summary`` prints the headline of
+``report.headline`` (the same as the tear sheet's) with the run's facts and verdicts as text.
+Nothing here writes files.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from rich.markup import escape
 
 from kronos_quant.backtest import BacktestResult
 from kronos_quant.metrics import (
@@ -22,8 +24,11 @@ from kronos_quant.metrics import (
     quantile_spread,
     rank_autocorrelation,
 )
+from kronos_quant.report import fmt
+from kronos_quant.report.facts import run_facts
+from kronos_quant.report.headline import PENDING_SHORT, TAGS, headline, verdicts
 
-__all__ = ["summarize_backtest", "summarize_signal", "summary_rows", "format_value", "render_summary"]
+__all__ = ["summarize_backtest", "summarize_signal", "render_summary"]
 
 
 def summarize_backtest(result: BacktestResult) -> dict[str, Any]:
@@ -76,45 +81,49 @@ def summarize_signal(scores: pd.DataFrame, forward_returns: pd.DataFrame, *, n_q
     }
 
 
-_SUMMARY_KEYS = (("IC", "ic"), ("Rank IC", "rank_ic"), ("ICIR", "icir"), ("Rank ICIR", "rank_icir"),
-                 ("MSE (h-step return)", "mse"), ("MSE random walk", "mse_random_walk"), ("Sharpe", "sharpe"),
-                 ("Max drawdown", "max_drawdown"), ("Annual return", "annual_return"), ("Turnover", "turnover"))
+def render_summary(metrics: Mapping[str, Any], title: str, *, config: Mapping[str, Any] | None = None,
+                   provenance: Mapping[str, Any] | None = None, period: Any = None, width: int = 120) -> str:
+    """The run summary as text, ``width`` columns: what was run (period, universe, costs, label,
+    model), the headline table (strategy | each baseline | equal-weight benchmark, units formatted,
+    portfolio rows net with gross in brackets) and the verdict lines.
 
-
-def summary_rows(metrics: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
-    """(label, model value, baseline value) rows of a run's headline metrics (``workflow`` metrics dict).
-
-    The random walk's MSE is the same reference for both columns; the baseline (a model-free
-    signal) has no forecast MSE of its own.
+    config / provenance: the resolved config and provenance of the run (facts read "n/a" without
+    them); period: ``report.facts.backtest_period(result)``.
     """
-    base = metrics.get("baseline", {})
-    rows = []
-    for label, key in _SUMMARY_KEYS:
-        base_value = metrics.get(key) if key == "mse_random_walk" else None if key == "mse" else base.get(key)
-        rows.append((label, metrics.get(key), base_value))
-    return rows
-
-
-def format_value(value: Any) -> str:
-    """A metric for a table cell: '-' for None, 'nan', 4 significant digits for floats."""
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return "nan" if value != value else f"{value:.4g}"
-    return str(value)
-
-
-def render_summary(metrics: Mapping[str, Any], title: str, *, width: int = 100) -> str:
-    """The model-vs-baseline summary table as text (box-drawn, ``width`` columns)."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=title)
+    console = Console(file=io.StringIO(), width=width, force_terminal=False, color_system=None, highlight=False)
+    facts = dict(run_facts(metrics, config, provenance, period=period))
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    for key in ("Period", "Universe", "Costs", "Horizon \u00b7 label", "Model"):
+        grid.add_row(key, facts.get(key, fmt.NA))
+    console.print(f"[bold]{escape(title)}[/bold]")
+    console.print(grid)
+    table_data = headline(metrics, config, provenance)
+    table = Table(caption="portfolio rows: net of costs (gross); Rank IC t: Newey-West, * p < 0.05, ** p < 0.01",
+                  caption_justify="left")
     table.add_column("metric")
-    table.add_column("model", justify="right")
-    table.add_column(f"baseline ({metrics.get('baseline', {}).get('name', 'baseline')})", justify="right")
-    for label, model_value, base_value in summary_rows(metrics):
-        table.add_row(label, format_value(model_value), format_value(base_value))
-    buffer = io.StringIO()
-    Console(file=buffer, width=width).print(table)
-    return buffer.getvalue()
+    for column, kind in zip(table_data.columns, table_data.kinds):
+        table.add_column(f"{escape(column)}\n({kind})", justify="right")
+    group = None
+    for row in table_data.rows:
+        if group is not None and row.section != group:
+            table.add_section()
+        group = row.section
+        table.add_row(row.label, *(escape(cell.plain()) for cell in row.cells))
+    console.print(table)
+    lines = verdicts(metrics, config, provenance)
+    if lines:
+        board = Table.grid(padding=(0, 1))
+        board.add_column(no_wrap=True)
+        board.add_column()
+        for v in lines:
+            tag = TAGS.get(v.tone, v.tone)
+            board.add_row(Text(f"[{tag}]" if tag else ""), Text(v.text))
+        console.print("[bold]Verdict[/bold]" + (f" ({PENDING_SHORT})" if any(v.provisional for v in lines) else ""))
+        console.print(board)
+    return console.file.getvalue()

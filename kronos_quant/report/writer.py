@@ -1,4 +1,4 @@
-"""Writing a run's report: JSON, Parquet, PNG and one self-contained HTML page, each file atomically.
+"""Writing a run's report: JSON, Parquet, PNG and the tear sheet (one self-contained HTML page), each atomically.
 
 ``write_report`` owns every file a research run leaves behind (temporary file + rename, so a
 reader never sees half a file). The whole directory is written beside the target and swapped in
@@ -9,18 +9,14 @@ previous run did not write (e.g. ``forecasts_<asof>.parquet`` of ``kronos-quant 
 
 from __future__ import annotations
 
-import base64
 import functools
-import html
 import io
 import json
 import logging
-import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec
 
-import numpy as np
 import pandas as pd
 import polars as pl
 from matplotlib.figure import Figure
@@ -28,28 +24,15 @@ from matplotlib.figure import Figure
 from kronos_quant._version import __version__
 from kronos_quant.backtest import BacktestResult
 from kronos_quant.errors import ConfigError
-from kronos_quant.report.figures import FIGURES, figure_makers
+from kronos_quant.report.figures import FIGURES, make_figures
+from kronos_quant.report.inputs import ReportInputs
+from kronos_quant.report.jsonable import jsonable
+from kronos_quant.report.tearsheet import render_tearsheet
 from kronos_quant.utils.atomic import atomic_directory, atomic_path, write_json_atomic, write_text_atomic
 
-__all__ = ["write_report", "write_table_if_changed", "write_forecast_table"]
+__all__ = ["write_report", "figure_png", "write_table_if_changed", "write_forecast_table"]
 
 logger = logging.getLogger(__name__)
-
-
-def _jsonable(obj: Any) -> Any:
-    """Recursively convert numpy/pandas scalars to Python, non-finite floats to None."""
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.integer, np.bool_)):
-        return obj.item()
-    if isinstance(obj, (float, np.floating)):
-        value = float(obj)
-        return value if math.isfinite(value) else None
-    if isinstance(obj, (pd.Timestamp, pd.Timedelta, Path)):
-        return str(obj)
-    return obj
 
 
 def _write_parquet(path: Path, frame: Any) -> None:
@@ -64,46 +47,11 @@ def _write_parquet(path: Path, frame: Any) -> None:
             raise ValueError(f"cannot write {type(frame).__name__} to {path.name}; pass a pandas or polars DataFrame")
 
 
-def _png(fig: Figure) -> bytes:
+def figure_png(fig: Figure, *, dpi: int = 100) -> bytes:
+    """A figure as PNG bytes (Agg canvas; nothing is shown)."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
+    fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
-
-
-def _flatten(metrics: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    rows: list[tuple[str, Any]] = []
-    for key, value in metrics.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            rows.extend(_flatten(value, f"{name}."))
-        else:
-            rows.append((name, value))
-    return rows
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return "" if value is None else str(value)
-
-
-def _html(title: str, metrics: Mapping[str, Any], images: Mapping[str, bytes], config: Any, provenance: Any) -> str:
-    rows = "\n".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>" for k, v in _flatten(metrics))
-    figs = "\n".join(
-        f'<h2>{html.escape(name)}</h2>\n<img alt="{html.escape(name)}" src="data:image/png;base64,'
-        f'{base64.b64encode(png).decode("ascii")}">' for name, png in images.items()
-    )
-    dump = {"provenance": provenance, "config": config}
-    blocks = "\n".join(
-        f"<h2>{key}</h2>\n<pre>{html.escape(json.dumps(_jsonable(value), indent=2, sort_keys=True, default=str))}</pre>"
-        for key, value in dump.items() if value is not None
-    )
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
-             "table{border-collapse:collapse}td{border:1px solid #ccc;padding:2px 8px;font-size:13px}"
-             "img{max-width:100%}pre{background:#f6f6f6;padding:1em;overflow:auto}")
-    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-            f"<style>{style}</style></head>\n<body>\n<h1>{html.escape(title)}</h1>\n"
-            f"<h2>metrics</h2>\n<table>\n{rows}\n</table>\n{figs}\n{blocks}\n</body></html>\n")
 
 
 MANIFEST = "manifest.json"
@@ -163,6 +111,8 @@ def write_report(
     provenance: Mapping[str, Any] | None = None,
     panel: Any = None,
     forward_returns: pd.DataFrame | None = None,
+    baselines: Mapping[str, BacktestResult] | None = None,
+    baseline_signals: Mapping[str, pd.DataFrame] | None = None,
     ic: pd.DataFrame | None = None,
     figures: Sequence[str] | None = None,
     fan_instrument: str | None = None,
@@ -173,24 +123,28 @@ def write_report(
     docstring); returns {artifact name: path}.
 
     Files: metrics.json; provenance.json (config + provenance); forecasts/signals/positions/trades
-    .parquet for the inputs given; ic.parquet (``ic``: per-date IC of every forecaster, columns
-    date, forecaster, ic, rank_ic, n) (positions and trades default to the backtest's positions and
-    orders; returns.parquet holds its return series); figures/<name>.png; report.html with every
-    figure embedded as base64. ``figures``: names from FIGURES; None draws every figure whose inputs
-    are present (equity: backtest; ic, quantile_returns: signals + forward_returns (wide, aligned
-    with signals); fan: forecasts (+ panel for history); calibration: forecasts + panel). Naming a
+    .parquet for the inputs given (positions and trades default to the backtest's positions and
+    orders; returns.parquet holds its return series); ic.parquet when ``ic`` (the per-date IC
+    table) is given; figures/<name>.png; report.html, the tear sheet (``report.tearsheet``) with
+    every figure embedded. ``baselines``/``baseline_signals``: name -> each baseline strategy's
+    ``BacktestResult``/scores, drawn beside the strategy. ``figures``: names from FIGURES; None
+    draws every figure whose inputs are present (see ``report.figures.figure_makers``). Naming a
     figure whose inputs are missing raises ValueError.
     """
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    inputs = ReportInputs(metrics=metrics, config=config, provenance=provenance, backtest=backtest,
+                          baselines=dict(baselines or {}), signals=signals, baseline_signals=dict(baseline_signals or {}),
+                          forward_returns=forward_returns, forecasts=forecasts, panel=panel, ic=ic,
+                          fan_instrument=fan_instrument, n_quantiles=n_quantiles, title=title)
     if figures is not None:
         unknown = [f for f in figures if f not in FIGURES]
         if unknown:
             raise ValueError(f"unknown figure(s) {unknown}; choose from {list(FIGURES)}")
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
-    write_json_atomic(out / "metrics.json", _jsonable(dict(metrics)))
+    write_json_atomic(out / "metrics.json", jsonable(dict(metrics)))
     written["metrics"] = out / "metrics.json"
-    write_json_atomic(out / "provenance.json", _jsonable({"config": config, "provenance": provenance}))
+    write_json_atomic(out / "provenance.json", jsonable({"config": config, "provenance": provenance}))
     written["provenance"] = out / "provenance.json"
 
     if backtest is not None:
@@ -210,22 +164,13 @@ def write_report(
             _write_parquet(out / f"{name}.parquet", frame)
             written[name] = out / f"{name}.parquet"
 
-    makers = figure_makers(backtest=backtest, signals=signals, forward_returns=forward_returns, forecasts=forecasts,
-                            panel=panel, fan_instrument=fan_instrument, n_quantiles=n_quantiles)
     images: dict[str, bytes] = {}
-    for name in figures if figures is not None else FIGURES:
-        missing, make = makers[name]
-        if missing is not None:
-            if figures is not None:
-                raise ValueError(f"figure {name!r} needs {missing}; pass it to write_report or leave the figure out")
-            logger.debug("figure %s skipped: needs %s", name, missing)
-            continue
-        png = _png(make())
+    for name, fig in make_figures(inputs, figures).items():
+        images[name] = figure_png(fig)
         with atomic_path(out / "figures" / f"{name}.png") as tmp:
-            tmp.write_bytes(png)
-        images[name] = png
+            tmp.write_bytes(images[name])
         written[f"figure_{name}"] = out / "figures" / f"{name}.png"
-    write_text_atomic(out / "report.html", _html(title, metrics, images, config, provenance))
+    write_text_atomic(out / "report.html", render_tearsheet(inputs, images))
     written["html"] = out / "report.html"
     return written
 

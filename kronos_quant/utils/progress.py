@@ -3,7 +3,8 @@
 A bar shows counts and an ETA on a TTY. Under cron, CI or a redirect (stderr not a TTY) an
 INFO log line with counts, elapsed time and ETA is written every ``KRONOS_QUANT_PROGRESS_SECONDS``
 (default 60) seconds instead (``LogProgress``). With ``quiet=True`` or ``KRONOS_QUANT_QUIET=1``,
-neither.
+neither. Log records go through ``ProgressLogHandler`` so a line logged while a bar is drawn lands
+above the bar, never inside it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-__all__ = ["progress_enabled", "make_progress", "LogProgress"]
+__all__ = ["progress_enabled", "make_progress", "LogProgress", "ProgressLogHandler"]
 
 logger = logging.getLogger("kronos_quant.progress")
 
@@ -104,3 +105,15 @@ class LogProgress:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close(failed=exc_type is not None)
+
+
+class ProgressLogHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that writes through ``tqdm.write``: active bars on the stream are cleared,
+    the record printed on its own line, and the bars redrawn below it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            tqdm.write(self.format(record), file=self.stream)
+            self.flush()
+        except Exception:  # logging must never raise: report it the standard way
+            self.handleError(record)

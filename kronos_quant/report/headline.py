@@ -1,0 +1,233 @@
+"""The headline a run's reader sees first: one column per forecaster and the benchmark, and the verdicts.
+
+``headline(metrics, ...)`` lays out the table shared by the HTML tear sheet and the terminal
+summary: rows (Rank IC with its Newey-West t, ICIR, MSE vs the random walk, CRPS, 90% coverage
+raw and recalibrated, annual return, volatility, Sharpe, Sortino, max drawdown, Calmar,
+turnover, cost drag), each cell formatted with its unit; portfolio rows carry the net value and
+the gross one. ``verdicts(metrics, ...)`` gives one line per baseline and one for the benchmark:
+the evaluation's own verdicts when metrics.json has them, else lines built from the statistics
+that exist, marked provisional.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kronos_quant.report import fmt
+from kronos_quant.report.leaderboard import comparisons, dig, leaderboard
+
+__all__ = ["Cell", "Row", "Headline", "Verdict", "headline", "verdicts", "PENDING_NOTE", "PENDING_SHORT", "TAGS"]
+
+PENDING_SHORT = "significance tests pending: metrics.json has no comparisons yet"
+PENDING_NOTE = ("Significance of the differences is pending: this run's metrics.json has no comparisons "
+                "(Diebold-Mariano tests of MSE/CRPS, block-bootstrap intervals of the Sharpe differences, "
+                "probabilistic and deflated Sharpe). They appear here once the evaluation computes them.")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One table cell: the net (or only) value, the gross value of portfolio rows, a hover note."""
+
+    text: str
+    gross: str | None = None
+    note: str = ""
+
+    def plain(self) -> str:
+        """The cell on one line: '25.3% (gross 31.0%)' -> '25.3% (31.0%)'."""
+        return self.text if self.gross is None else f"{self.text} ({self.gross})"
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    cells: tuple[Cell, ...]
+    help: str = ""
+    section: str = "signal"  # signal | forecast | portfolio
+
+
+@dataclass
+class Headline:
+    columns: list[str]  # distinct labels, model first, then baselines, then the benchmark
+    kinds: list[str]  # model | baseline | benchmark, per column
+    rows: list[Row] = field(default_factory=list)
+
+
+def _stars(p: Any) -> str:
+    x = fmt.as_float(p)
+    return "" if x is None else "**" if x < 0.01 else "*" if x < 0.05 else ""
+
+
+def _rank_ic(e: Mapping[str, Any]) -> Cell:
+    ic = e.get("rank_ic") or {}
+    mean, t = fmt.as_float(ic.get("mean")), fmt.as_float(ic.get("t_stat"))
+    if mean is None:
+        return Cell(fmt.NA)
+    text = fmt.fixed(mean, 3) + ("" if t is None else f" ({fmt.tstat(t)}){_stars(ic.get('p_value'))}")
+    note = (f"Newey-West t with {ic.get('nw_lags')} lags, {fmt.pvalue(ic.get('p_value'))}; "
+            f"i.i.d. t {fmt.fixed(ic.get('t_stat_iid'))}; {ic.get('n')} dates")
+    ci = e.get("rank_ic_ci") or {}
+    if fmt.as_float(ci.get("low")) is not None:
+        note += f"; {fmt.pct(ci.get('confidence'), 0)} CI [{fmt.fixed(ci['low'], 3)}, {fmt.fixed(ci.get('high'), 3)}]"
+    return Cell(text, note=note)
+
+
+def _coverage(e: Mapping[str, Any]) -> Cell:
+    pooled, last = e.get("coverage_90_all_steps") or {}, e.get("coverage_90_last_step") or {}
+    block, where = (pooled, "all horizon steps pooled") if fmt.as_float(pooled.get("coverage")) is not None \
+        else (last, "last horizon step")
+    raw, recal = fmt.as_float(block.get("coverage")), fmt.as_float(block.get("recalibrated"))
+    if raw is None:
+        return Cell(fmt.NA)
+    note = where + (f"; attainable with the sample count {fmt.pct(block['attainable'])}"
+                    if fmt.as_float(block.get("attainable")) is not None else "")
+    return Cell(fmt.pct(raw, 0) + (f" \u2192 {fmt.pct(recal, 0)}" if recal is not None else ""), note=note)
+
+
+def _perf(key: str, formatter: Callable[[Any], str]) -> Callable[[Mapping[str, Any]], Cell]:
+    def cell(e: Mapping[str, Any]) -> Cell:
+        net, gross = dig(e, "backtest", "net", key), dig(e, "backtest", "gross", key)
+        return Cell(formatter(net), None if fmt.as_float(gross) is None else formatter(gross))
+    return cell
+
+
+def _sharpe(e: Mapping[str, Any]) -> Cell:
+    base = _perf("sharpe_ratio", fmt.fixed)(e)
+    ci = e.get("sharpe_ci") or {}
+    if fmt.as_float(ci.get("low")) is None:
+        return base
+    return Cell(base.text, base.gross, note=f"{fmt.pct(ci.get('confidence'), 0)} CI [{fmt.fixed(ci['low'])}, "
+                                           f"{fmt.fixed(ci.get('high'))}] (stationary block bootstrap)")
+
+
+def _turnover(e: Mapping[str, Any]) -> Cell:
+    mean, annual = dig(e, "backtest", "net", "mean_turnover"), dig(e, "backtest", "net", "annual_turnover")
+    note = "" if fmt.as_float(annual) is None else f"{fmt.fixed(annual, 1)}\u00d7 a year"
+    return Cell(fmt.pct(mean, 0), note=note)
+
+
+def _psr(e: Mapping[str, Any]) -> Cell:
+    psr, dsr = fmt.as_float(e.get("psr")), fmt.as_float(e.get("dsr"))
+    if psr is None and dsr is None:
+        return Cell(fmt.NA)
+    return Cell(f"{fmt.pct(psr, 0)} / {fmt.pct(dsr, 0)}",
+                note=f"PSR vs benchmark {fmt.pct(e.get('psr_vs_benchmark'), 0)}")
+
+
+_ROWS: tuple[tuple[str, str, str, Callable[[Mapping[str, Any]], Cell]], ...] = (
+    ("Rank IC (NW t)", "signal", "mean cross-sectional Spearman IC of the score with the forward return; "
+     "Newey-West t; * p < 0.05, ** p < 0.01", _rank_ic),
+    ("Rank ICIR", "signal", "mean / std of the per-date Rank IC", lambda e: Cell(fmt.fixed(dig(e, "rank_ic", "icir")))),
+    ("Return MSE vs random walk", "forecast", "h-step return MSE / the random walk's (below 1 beats it)",
+     lambda e: Cell(fmt.ratio(e.get("mse_ratio_rw")))),
+    ("CRPS (h-step return)", "forecast", "continuous ranked probability score of the sample paths, in return units",
+     lambda e: Cell(fmt.bp(e.get("crps")))),
+    ("90% coverage raw \u2192 recal.", "forecast", "share of outcomes inside the 90% interval, raw and after "
+     "walk-forward recalibration", _coverage),
+    ("Annual return", "portfolio", "", _perf("annual_return", fmt.pct)),
+    ("Volatility", "portfolio", "annualised", _perf("annual_volatility", fmt.pct)),
+    ("Sharpe", "portfolio", "annualised, risk-free 0", _sharpe),
+    ("Sortino", "portfolio", "", _perf("sortino_ratio", fmt.fixed)),
+    ("Max drawdown", "portfolio", "", _perf("max_drawdown", fmt.pct)),
+    ("Calmar", "portfolio", "annual return / |max drawdown|", _perf("calmar_ratio", fmt.fixed)),
+    ("Turnover / rebalance", "portfolio", "mean one-way turnover of the bars that traded", _turnover),
+    ("Cost drag (annual)", "portfolio", "gross minus net annual return", lambda e: Cell(fmt.bp(e.get("cost_drag")))),
+)
+_OPTIONAL_ROWS = (("PSR / DSR", "portfolio", "probabilistic Sharpe ratio (vs 0) / deflated Sharpe ratio "
+                   "given the number of trials", _psr, ("psr", "dsr")),)
+
+
+def headline(metrics: Mapping[str, Any], config: Mapping[str, Any] | None = None,
+             provenance: Mapping[str, Any] | None = None) -> Headline:
+    """The headline table of a run (see the module docstring); rows of cells formatted with their units."""
+    entries = leaderboard(metrics, config, provenance)
+    table = Headline(columns=[e["label"] for e in entries], kinds=[str(e.get("kind", "")) for e in entries])
+    for label, section, help_text, make in _ROWS:
+        table.rows.append(Row(label, tuple(make(e) for e in entries), help_text, section))
+    for label, section, help_text, make, keys in _OPTIONAL_ROWS:
+        if any(fmt.as_float(e.get(k)) is not None for e in entries for k in keys):
+            table.rows.append(Row(label, tuple(make(e) for e in entries), help_text, section))
+    return table
+
+
+TAGS = {"better": "better", "worse": "worse", "mixed": "mixed", "inconclusive": "not significant",
+        "untested": "not tested", "info": ""}  # tone -> the tag shown before a verdict line
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One verdict line; ``tone``: better | worse | mixed | inconclusive | untested | info."""
+
+    text: str
+    tone: str = "info"
+    provisional: bool = False
+
+
+def _tone(c: Mapping[str, Any]) -> str:
+    """Better/worse where a test says so (Rank IC difference p < 0.05, Sharpe difference CI
+    excluding 0, DM p < 0.05 on MSE), mixed when they disagree, else inconclusive."""
+    votes: list[int] = []
+    diff, p = fmt.as_float(c.get("rank_ic_diff")), fmt.as_float(c.get("rank_ic_diff_p"))
+    if diff is not None and p is not None and p < 0.05:
+        votes.append(1 if diff > 0 else -1)
+    low, high = fmt.as_float(dig(c, "sharpe_diff_ci", "low")), fmt.as_float(dig(c, "sharpe_diff_ci", "high"))
+    if low is not None and high is not None and (low > 0 or high < 0):
+        votes.append(1 if low > 0 else -1)
+    stat, p_dm = fmt.as_float(dig(c, "dm_mse", "statistic")), fmt.as_float(dig(c, "dm_mse", "p_value"))
+    if stat is not None and p_dm is not None and p_dm < 0.05:
+        votes.append(-1 if stat > 0 else 1)  # DM statistic > 0: the model's loss is larger
+    if not votes:
+        return "inconclusive"
+    return "better" if min(votes) > 0 else "worse" if max(votes) < 0 else "mixed"
+
+
+def _provisional_verdicts(entries: Sequence[Mapping[str, Any]]) -> list[Verdict]:
+    model = next((e for e in entries if e.get("kind") == "model"), None)
+    if model is None:
+        return []
+    name = model["label"]
+    out: list[Verdict] = []
+    ic = model.get("rank_ic") or {}
+    t, p = fmt.as_float(ic.get("t_stat")), fmt.as_float(ic.get("p_value"))
+    if fmt.as_float(ic.get("mean")) is not None and t is not None:
+        significant = p is not None and p < 0.05
+        skill, tone = (("evidence of skill at the 5% level", "better") if significant and ic["mean"] > 0 else
+                       ("evidence of a negative signal at the 5% level", "worse") if significant else
+                       ("no evidence of skill", "inconclusive"))
+        mse = fmt.as_float(model.get("mse_ratio_rw"))
+        accuracy = "" if mse is None else (f"; return MSE {fmt.ratio(mse)} the random walk's "
+                                           f"({'worse' if mse > 1 else 'better'}, not tested)")
+        out.append(Verdict(f"{name}: Rank IC {fmt.fixed(ic['mean'], 3)} (Newey-West {fmt.tstat(t)}, {fmt.pvalue(p)}, "
+                           f"{ic.get('n')} dates): {skill}{accuracy}", tone))
+    sharpe = dig(model, "backtest", "net", "sharpe_ratio")
+    ret = dig(model, "backtest", "net", "annual_return")
+    for other in entries:
+        if other is model:
+            continue
+        parts = []
+        if other.get("kind") != "benchmark":
+            parts.append(f"Rank IC {fmt.fixed(ic.get('mean'), 3)} vs {fmt.fixed(dig(other, 'rank_ic', 'mean'), 3)} "
+                         f"({fmt.tstat(dig(other, 'rank_ic', 't_stat'))})")
+        parts.append(f"Sharpe {fmt.fixed(sharpe)} vs {fmt.fixed(dig(other, 'backtest', 'net', 'sharpe_ratio'))}")
+        parts.append(f"annual return {fmt.pct(ret)} vs {fmt.pct(dig(other, 'backtest', 'net', 'annual_return'))}")
+        if other.get("kind") == "benchmark":
+            ir = dig(model, "backtest", "net", "information_ratio")
+            if fmt.as_float(ir) is not None:
+                parts.append(f"information ratio {fmt.fixed(ir)}")
+        out.append(Verdict(f"{name} vs {other['label']}: " + "; ".join(parts) + " (difference not tested)",
+                           "untested", provisional=True))
+    return out
+
+
+def verdicts(metrics: Mapping[str, Any], config: Mapping[str, Any] | None = None,
+             provenance: Mapping[str, Any] | None = None) -> list[Verdict]:
+    """The verdict lines: the evaluation's comparisons (toned by their tests), else its ``verdicts``
+    strings, else provisional lines from the statistics that exist ([] without a model)."""
+    comps = comparisons(metrics)
+    if comps:
+        return [Verdict(str(c.get("verdict") or f"{c.get('model')} vs {c.get('against')}"), _tone(c)) for c in comps]
+    lines = metrics.get("verdicts")
+    if isinstance(lines, Sequence) and not isinstance(lines, str) and lines:
+        return [Verdict(str(line)) for line in lines]
+    return _provisional_verdicts(leaderboard(metrics, config, provenance))
