@@ -14,13 +14,19 @@ Owns execution rules, costs and the equal-weight benchmark:
   fixed fee on the same bar and instrument, the shortfall max(min_fee - fees * value, 0) of every
   order of the previous run (order values move a little because the extra fees change the cash),
   until the shortfalls stop changing (at most 4 extra runs; the error shrinks by a factor of about
-  ``fees`` per run). An order that only appears in a later run pays no minimum.
+  ``fees`` per run). An order that only appears in a later run pays no minimum. ``sell_tax``
+  (stamp duty) is charged on sells only the same way: each re-run adds it to the fee rate of
+  the bars and instruments where the previous run sold. ``lot_size`` rounds every order down to
+  whole lots (vectorbt's ``size_granularity``).
+- Trading rules (``kronos_quant.trading_rules``): price limits, and ``settlement="T+1"`` (shares
+  bought on a day are not sold that day; binds on intraday bars).
 - Price limits (A-share style, optional): with ``price_limit=0.1`` a bar whose open is at least
   10% above the previous session's close (limit-up; within ``limit_tolerance``) accepts no buy,
   and a bar opening 10% below (limit-down) accepts no sell. A session is a calendar date, so on
   intraday bars the reference is the previous day's last close. Whether an order buys or sells is
   judged against the last target that was executed for that instrument; blocked orders become
   NaN (the position is kept). Orders on bars without a price (missing open) are blocked too.
+  ``price_limit="a_share"`` takes each instrument's limit from its board and the bar's date.
 - Benchmark: equal weight buy-and-hold of every instrument of the panel that has an open on the
   first execution bar, bought on that bar with the same costs and limit rule, sized so that the
   purchase fits the cash after costs, then never rebalanced.
@@ -31,6 +37,7 @@ Knows nothing about forecasts, signals, metrics, files or plots.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +48,7 @@ import vectorbt as vbt
 from kronos_quant.data.calendar import infer_periods_per_year
 from kronos_quant.data.panel import panel_to_wide
 from kronos_quant.errors import DataError
+from kronos_quant.trading_rules import limit_flags, mask_orders, price_limits, side_fees
 
 __all__ = ["BacktestResult", "backtest_weights", "execution_targets"]
 
@@ -67,7 +75,7 @@ class BacktestResult:
         ``metrics.signal_turnover`` of target weights, whose first row is NaN); run summaries
         average over the bars that traded (``report.summarize_backtest``: mean_turnover).
     targets: (T, N) target weights sent at each open after masking (NaN = no order).
-    blocked: (T, N) True where a wanted order was blocked (price limit or no price).
+    blocked: (T, N) True where a wanted order was blocked (price limit or no price) or cut back (T+1).
     """
 
     returns: pd.Series
@@ -122,43 +130,6 @@ def execution_targets(weights: pd.DataFrame, bars: pd.DatetimeIndex, instruments
     return out
 
 
-def _limit_flags(open_w: pd.DataFrame, close_w: pd.DataFrame, limit: float | None, tol: float) -> tuple[np.ndarray, np.ndarray]:
-    """(T, N) limit-up and limit-down flags at each bar's open vs the previous session's last close."""
-    shape = open_w.shape
-    if limit is None:
-        return np.zeros(shape, bool), np.zeros(shape, bool)
-    day = open_w.index.normalize()
-    last_close = close_w.ffill().groupby(day).last()  # (D, N)
-    ref = last_close.shift(1).reindex(day).to_numpy()  # (T, N)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        change = open_w.to_numpy() / ref - 1.0
-    return np.nan_to_num(change, nan=0.0) >= limit - tol, np.nan_to_num(change, nan=0.0) <= -limit + tol
-
-
-def _mask_orders(targets: np.ndarray, can_buy: np.ndarray, can_sell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Blank orders that would buy where buying is blocked or sell where selling is blocked.
-
-    Direction is judged against the last executed target per column. A target equal to it (a drift
-    rebalance of unknown direction) is blocked when either side is blocked. Returns (targets, blocked).
-    """
-    out = targets.copy()
-    blocked = np.zeros(targets.shape, bool)
-    held = np.zeros(targets.shape[1])
-    eps = 1e-12
-    for t in np.flatnonzero(np.isfinite(targets).any(axis=1)):
-        tgt = targets[t]
-        has = np.isfinite(tgt)
-        up = has & (tgt > held + eps)
-        down = has & (tgt < held - eps)
-        same = has & ~up & ~down
-        block = (up & ~can_buy[t]) | (down & ~can_sell[t]) | (same & ~(can_buy[t] & can_sell[t]))
-        out[t, block] = np.nan
-        blocked[t] = block & ~(same & (held == 0.0))
-        ok = has & ~block
-        held[ok] = tgt[ok]
-    return out, blocked
-
-
 def _benchmark_targets(targets: np.ndarray, tradeable: np.ndarray, can_buy: np.ndarray, *, cost_factor: float,
                        reserve: float, init_cash: float) -> np.ndarray:
     """(T, N) one buy row at the first execution bar: equal weight, sized to fit the cash after costs."""
@@ -210,7 +181,7 @@ def _check_inputs(weights: pd.DataFrame, instruments: pd.Index, costs: dict[str,
     if weights.index.has_duplicates:
         raise ValueError("weights index has duplicate dates; keep one row per rebalance date")
     for key, value in costs.items():
-        if not 0.0 <= value < (1.0 if key in ("fees", "slippage") else np.inf):
+        if not 0.0 <= value < (1.0 if key in ("fees", "slippage", "sell_tax") else np.inf):
             raise ValueError(f"{key} must be >= 0 (and < 1 for fractions), got {value}")
     if init_cash <= 0:
         raise ValueError(f"init_cash must be > 0, got {init_cash}")
@@ -225,9 +196,12 @@ def backtest_weights(
     slippage: float = 0.0,
     fixed_fee: float = 0.0,
     min_fee: float = 0.0,
-    price_limit: float | None = None,
+    sell_tax: float = 0.0,
+    price_limit: float | str | None = None,
     limit_tolerance: float = 1e-3,
     lot_size: float | None = None,
+    settlement: str = "T+0",
+    st_instruments: Sequence[str] = (),
     periods_per_year: float | None = None,
     with_gross: bool = True,
 ) -> BacktestResult:
@@ -236,13 +210,16 @@ def backtest_weights(
     panel: the standard panel (``kronos_quant.data``); its open and close are used.
     weights: target fractions of portfolio value per rebalance date (rows decided at that date's
     close, traded at the next bar's open). lot_size: shares per lot (e.g. 100); None = fractional.
+    sell_tax: extra fraction of the value of sells (stamp duty). price_limit: None, a fraction, or
+    "a_share" (limits by board and date; st_instruments get the ST limit); settlement: "T+0" or "T+1"
+    (see ``kronos_quant.trading_rules``).
     periods_per_year: for annualisation downstream; None infers it from the bar calendar
     (``data.calendar.infer_periods_per_year``: 252 for weekday daily bars, 365 for 7-day markets).
     """
     open_w = panel_to_wide(panel, "open")
     close_w = panel_to_wide(panel, "close").reindex(index=open_w.index, columns=open_w.columns)
     bars, instruments = open_w.index, open_w.columns
-    cost_args = {"fees": fees, "slippage": slippage, "fixed_fee": fixed_fee, "min_fee": min_fee}
+    cost_args = {"fees": fees, "slippage": slippage, "fixed_fee": fixed_fee, "min_fee": min_fee, "sell_tax": sell_tax}
     _check_inputs(weights, instruments, cost_args, init_cash)
     n_bars, n = open_w.shape
     if n_bars < 2:
@@ -250,8 +227,12 @@ def backtest_weights(
 
     raw = execution_targets(weights, bars, instruments)  # (T, N)
     tradeable = np.isfinite(open_w.to_numpy()) & (open_w.to_numpy() > 0)
-    up, down = _limit_flags(open_w, close_w, price_limit, limit_tolerance)
-    targets, blocked = _mask_orders(raw, tradeable & ~up, tradeable & ~down)
+    limits = price_limits(list(instruments), bars, price_limit, st_instruments=st_instruments)
+    up, down = limit_flags(open_w, close_w, limits, limit_tolerance)
+    if settlement not in ("T+0", "T+1"):
+        raise ValueError(f"settlement must be 'T+0' or 'T+1', got {settlement!r}")
+    days = np.asarray(bars.tz_localize(None) if bars.tz is not None else bars, dtype="datetime64[D]").astype(np.int64)
+    targets, blocked = mask_orders(raw, tradeable & ~up, tradeable & ~down, days=days if settlement == "T+1" else None)
     bench_net = _benchmark_targets(raw, tradeable, tradeable & ~up, cost_factor=(1 + fees) * (1 + slippage),
                                    reserve=fixed_fee + min_fee, init_cash=init_cash)
     bench_gross = _benchmark_targets(raw, tradeable, tradeable & ~up, cost_factor=1.0, reserve=0.0, init_cash=init_cash)
@@ -267,21 +248,19 @@ def backtest_weights(
     sim = {"n_groups": n_groups, "init_cash": init_cash, "index": bars, "freq": freq,
            "granularity": np.nan if lot_size is None else float(lot_size)}
     pf = _simulate(close_val, price, size, fee_row, fixed_row, slip_row, **sim)
-    extra = np.zeros(size.shape)  # (T, G*N) min-fee shortfalls added as fixed fees
-    for _ in range(_MIN_FEE_PASSES if min_fee > 0 else 0):
-        rec = pf.orders.values
-        rec = rec[pays[0, rec["col"]] > 0]
-        pct_fee = rec["fees"] - fixed_row[0, rec["col"]] - extra[rec["idx"], rec["col"]]
-        new_extra = np.zeros(size.shape)
-        new_extra[rec["idx"], rec["col"]] = np.maximum(min_fee - pct_fee, 0.0)
-        if np.allclose(new_extra, extra, rtol=0.0, atol=1e-9 * min_fee):
+    rate, extra = np.zeros(size.shape), np.zeros(size.shape)  # (T, G*N) sell tax and min-fee shortfalls
+    for _ in range(_MIN_FEE_PASSES if (min_fee > 0 or sell_tax > 0) else 0):
+        new_rate, new_extra = side_fees(pf.orders.values, size.shape, pays=pays[0], fees=fees, min_fee=min_fee,
+                                        sell_tax=sell_tax)
+        if np.array_equal(new_rate, rate) and np.allclose(new_extra, extra, rtol=0.0, atol=1e-9 * max(min_fee, 1.0)):
             break
-        extra = new_extra
-        pf = _simulate(close_val, price, size, fee_row, fixed_row + extra, slip_row, **sim)
+        rate, extra = new_rate, new_extra
+        pf = _simulate(close_val, price, size, fee_row + rate, fixed_row + extra, slip_row, **sim)
     return _collect(pf.orders.values, close_val, n, open_w, targets, blocked, init_cash=init_cash, with_gross=with_gross,
                     periods_per_year=periods_per_year or infer_periods_per_year(bars),
                     settings={**cost_args, "init_cash": init_cash, "price_limit": price_limit,
-                              "limit_tolerance": limit_tolerance, "lot_size": lot_size, "freq": str(freq)})
+                              "limit_tolerance": limit_tolerance, "lot_size": lot_size, "settlement": settlement,
+                              "st_instruments": list(st_instruments), "freq": str(freq)})
 
 
 def _returns(value: np.ndarray, init_cash: float) -> np.ndarray:

@@ -20,20 +20,30 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_core.core_schema import ValidationInfo
 
+from kronos_quant.config_market import (
+    CostsConfig,
+    DataConfig,
+    MarketName,
+    Section,
+    SyntheticConfig,
+    TradingConfig,
+    ValidationConfig,
+    apply_market_defaults,
+)
 from kronos_quant.errors import ConfigError
 from kronos_quant.registry import ParamError, baseline_kind, check_name, check_params, suggest
 from kronos_quant.schema import DEFAULT_QUANTILES
 from kronos_quant.utils.overrides import apply_overrides, parse_override
 
-__all__ = ["StrategyConfig", "load_config", "config_from_dict", "apply_overrides", "parse_override"]
+__all__ = ["StrategyConfig", "CostsConfig", "DataConfig", "SyntheticConfig", "TradingConfig", "ValidationConfig",
+           "load_config", "config_from_dict", "apply_overrides", "parse_override"]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+_Section = Section
 
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -80,60 +90,6 @@ class _Registered(_Section):
         if "name" not in info.data:  # the name itself was invalid and is reported on its own
             return v
         return _registered(check_params, cls._kind, info.data["name"], v)
-
-
-class SyntheticConfig(_Section):
-    n_instruments: int = Field(30, ge=2, description="number of synthetic instruments")
-    n_bars: int = Field(500, ge=50, description="bars per instrument")
-    mode: Literal["realistic", "martingale", "planted"] = "planted"
-    strength: float = Field(0.1, ge=0.0, description="size of the planted predictable component")
-    start: str = "2015-01-02"
-    seed: int = 0
-
-
-class ValidationConfig(_Section):
-    """``data.validation``: a policy string (``fill``) or this mapping (see kronos_quant.data.validate)."""
-
-    policy: Literal["raise", "drop", "fill"] = "fill"  # what to do with bad rows
-    exclude: list[Literal["jumps", "gaps"]] = Field(default_factory=list)  # drop instruments failing these checks
-    max_gap_bars: int = Field(10, ge=1)  # a longer gap (in expected bars) breaks an instrument's history
-    jump_threshold: float = Field(0.4, gt=0)  # |log close return| flagged as a suspicious jump
-
-    def options(self) -> dict[str, Any]:
-        """Keyword arguments for load_panel / validate_panel."""
-        return {"policy": self.policy, "exclude": tuple(self.exclude), "max_gap_bars": self.max_gap_bars,
-                "jump_threshold": self.jump_threshold}
-
-
-class DataConfig(_Section):
-    source: Literal["synthetic", "file"] = "synthetic"  # synthetic market, or a file/directory at `path`
-    path: str | None = None  # CSV/Parquet in long format, or a directory of per-instrument files
-    columns: dict[str, str] = Field(default_factory=dict)  # your column -> standard column (e.g. {PERMNO: instrument})
-    synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
-    validation: ValidationConfig = Field(default_factory=ValidationConfig)  # or just the policy: raise | drop | fill
-    tz: str | None = None  # the market's time zone (IANA); aware timestamps are converted to it
-    start: date | None = None  # first bar loaded (history before the backtest counts)
-    end: date | None = None
-    encoding: str | None = None  # text encoding of CSV files (default UTF-8), e.g. gb18030, cp1252
-    timestamp_format: str | None = None  # strftime format of text timestamps, e.g. "%d/%m/%Y" (default: inferred)
-    adjust: Literal["none", "splits", "total_return"] = "none"  # back-adjust OHLC (see kronos_quant.data.adjust)
-
-    @field_validator("validation", mode="before")
-    @classmethod
-    def _policy_string(cls, v: Any) -> Any:
-        return {"policy": v} if isinstance(v, str) else v
-
-    def load_options(self) -> dict[str, Any]:
-        """Keyword arguments for load_panel(_with_report) from this section (besides path and filters)."""
-        return {"columns": self.columns or None, "tz": self.tz, "encoding": self.encoding,
-                "timestamp_format": self.timestamp_format, "adjust": self.adjust, **self.validation.options()}
-
-    @model_validator(mode="after")
-    def _path_for_files(self) -> DataConfig:
-        if self.source == "file" and not self.path:
-            raise ValueError("data.source is 'file' but data.path is empty; set data.path to a CSV/Parquet file "
-                             "or a directory")
-        return self
 
 
 class UniverseConfig(_Section):
@@ -251,13 +207,6 @@ class PortfolioConfig(_Registered):
     cash_buffer: float = Field(0.0, ge=0, lt=1)
 
 
-class CostsConfig(_Section):
-    fees: float = Field(0.0005, ge=0)  # fraction of traded value
-    slippage: float = Field(0.0005, ge=0)  # fraction of price
-    min_fee: float = Field(0.0, ge=0)  # minimum cost per order, in cash
-    price_limit: float | None = Field(None, gt=0)  # e.g. 0.1: no buys at limit-up / sells at limit-down
-
-
 class BacktestConfig(_Section):
     start: date | None = None  # first as-of date of the backtest
     end: date | None = None
@@ -275,6 +224,7 @@ class OutputConfig(_Section):
 class StrategyConfig(_Section):
     name: str = "strategy"
     description: str = ""
+    market: MarketName = "custom"  # us_equity | cn_a_share | crypto_24_7 | custom (kronos_quant.markets)
     data: DataConfig = Field(default_factory=DataConfig)
     universe: UniverseConfig = Field(default_factory=UniverseConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -284,11 +234,18 @@ class StrategyConfig(_Section):
         default_factory=lambda: [BaselineConfig(), BaselineConfig(name="random_walk")])
     portfolio: PortfolioConfig = Field(default_factory=PortfolioConfig)
     costs: CostsConfig = Field(default_factory=CostsConfig)
+    trading: TradingConfig = Field(default_factory=TradingConfig)
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
 
     source_path: str | None = Field(None, exclude=True)
+    market_defaults: dict[str, Any] = Field(default_factory=dict, exclude=True)  # key path -> value the preset set
+
+    @model_validator(mode="before")
+    @classmethod
+    def _market_preset(cls, data: Any) -> Any:
+        return apply_market_defaults(data)
 
     @field_validator("name")
     @classmethod
@@ -328,7 +285,7 @@ class StrategyConfig(_Section):
 
     def resolved(self) -> dict[str, Any]:
         """The fully resolved config as plain JSON-able data (for provenance)."""
-        return self.model_dump(mode="json", exclude={"source_path"})
+        return self.model_dump(mode="json", exclude={"source_path", "market_defaults"})
 
 
 def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
@@ -359,7 +316,7 @@ def _format_errors(exc: ValidationError, source: str, *, single: tuple[str, ...]
             lines.append(f"{source}: {path}: {err['ctx']['message']}")
         elif err["type"] == "extra_forbidden":
             known = _fields_at(StrategyConfig, loc[:-1])
-            known = [k for k in known if k != "source_path"]
+            known = [k for k in known if k not in ("source_path", "market_defaults")]
             close = difflib.get_close_matches(str(loc[-1]), known, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(known)}"
             lines.append(f"{source}: unknown key '{path}'{hint}")

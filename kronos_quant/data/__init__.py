@@ -6,10 +6,18 @@ The data layer knows nothing about models, forecasts or backtests.
 
 Modules: ``contract`` (schema, check) <- ``report`` (ValidationReport) <- ``validate`` (checks,
 policies, exclusions) <- ``panel`` (loading; uses ``_files``, ``_columns``, ``_timestamps``,
-``adjust``); ``calendar``, ``inspect``, ``synthetic``, ``timefeatures``.
+``adjust``); ``builtin`` (datasets bundled in the package); ``calendar`` (bar calendars) <- ``exchange``
+(exchange holidays and sessions, market checks); ``inspect``, ``synthetic``, ``timefeatures``.
 """
 
 from kronos_quant.data.adjust import ADJUST_MODES
+from kronos_quant.data.builtin import (
+    BUILTIN_DATASETS,
+    builtin_card,
+    builtin_file,
+    load_builtin,
+    load_builtin_with_report,
+)
 from kronos_quant.data.calendar import (
     BarCalendar,
     future_timestamps,
@@ -42,6 +50,7 @@ from kronos_quant.data.validate import (
 
 __all__ = [
     "ADJUST_MODES",
+    "BUILTIN_DATASETS",
     "DEFAULT_MAX_GAP_BARS",
     "EXCLUDABLE",
     "Exclusion",
@@ -56,6 +65,8 @@ __all__ = [
     "PanelValidationError",
     "ValidationIssue",
     "ValidationReport",
+    "builtin_card",
+    "builtin_file",
     "check_panel",
     "data_fingerprint",
     "empty_panel",
@@ -63,6 +74,8 @@ __all__ = [
     "infer_frequency",
     "infer_panel_calendar",
     "inspect_panel",
+    "load_builtin",
+    "load_builtin_with_report",
     "load_panel",
     "load_panel_with_report",
     "panel_to_wide",
