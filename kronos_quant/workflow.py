@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+import kronos_quant.market_context as mkt
 from kronos_quant._version import __version__
 from kronos_quant.config import StrategyConfig
 from kronos_quant.errors import ConfigError, DataError
@@ -48,7 +49,8 @@ def _resolve_path(cfg: StrategyConfig, path: str) -> Path:
 
 
 def load_strategy_data(cfg: StrategyConfig, *, end: Any = None) -> tuple[pl.DataFrame, Any]:
-    """The validated panel of a strategy (synthetic or from a file) and its ValidationReport."""
+    """The validated panel of a strategy (synthetic, bundled or from a file), conformed to its market
+    (``market_context.conform_to_market``), and its ValidationReport."""
     from kronos_quant.data import load_panel_with_report, synthetic_market, validate_panel
     from kronos_quant.data.bounds import parse_bound
 
@@ -69,6 +71,11 @@ def load_strategy_data(cfg: StrategyConfig, *, end: Any = None) -> tuple[pl.Data
         if hi is not None:
             panel = panel.filter(pl.col("timestamp") <= hi.to_pydatetime())
         panel, report = validate_panel(panel, source="synthetic market", **d.validation.options())
+    elif d.source == "builtin":
+        from kronos_quant.data.builtin import load_builtin_with_report
+
+        panel, report = load_builtin_with_report(d.name or "", instruments=cfg.universe.instruments, start=d.start,
+                                                 end=end, **d.load_options())
     else:
         path = _resolve_path(cfg, d.path or "")
         if not path.exists():
@@ -79,7 +86,7 @@ def load_strategy_data(cfg: StrategyConfig, *, end: Any = None) -> tuple[pl.Data
     if panel.height == 0:
         raise DataError(f"{cfg.source_path}: no data left after the filters (data.start, data.end or --asof, "
                         f"universe.instruments){span}")
-    return panel, report
+    return mkt.conform_to_market(cfg, panel, report), report
 
 
 def make_forecaster(cfg: StrategyConfig) -> Any:
@@ -134,7 +141,7 @@ def forecast_table(cfg: StrategyConfig, panel: pl.DataFrame, forecaster: Any = N
         executor = ray_executor(cfg)
     t0 = time.perf_counter()
     spec = rolling_spec(cfg, rebalance=rebalance, start=start, end=end)
-    data = panel_arrays(panel, breaks=breaks)
+    data = panel_arrays(panel, breaks=breaks, calendar=mkt.market_calendar(cfg, panel))  # targets past the data skip holidays
     plan = plan_rolling(data, spec)
     table = run_rolling(spec, data, make_forecaster(cfg) if forecaster is None else forecaster, executor,
                         cache=cache, quiet=quiet, plan=plan)
@@ -243,6 +250,7 @@ def build_provenance(cfg: StrategyConfig, panel: pl.DataFrame, forecaster: Any, 
         "data": {"instruments": panel["instrument"].n_unique(), "rows": panel.height,
                  "first": str(panel["timestamp"].min()), "last": str(panel["timestamp"].max())},
         "validation": report.to_dict() if hasattr(report, "to_dict") else None,
+        "market": mkt.market_provenance(cfg, panel),
         "python": platform.python_version(), "torch": torch.__version__, "polars": pl.__version__,
         "pandas": pd.__version__, **extra,
     }
@@ -254,6 +262,7 @@ def run_backtest(cfg: StrategyConfig, *, output_dir: str | Path | None = None, q
     forecaster = checked_forecaster(cfg)
     t0 = time.perf_counter()
     panel, report = load_strategy_data(cfg)
+    mkt.check_backtest_period(cfg, panel)
     forecasts, fstats = forecast_table(cfg, panel, forecaster, quiet=quiet, breaks=report.segment_starts())
     prov = build_provenance(cfg, panel, forecaster, report, forecast_stats=fstats,
                             started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -321,7 +330,6 @@ def run_signals(cfg: StrategyConfig, asof: Any, *, output: str | Path | None = N
     ConfigError); the provenance beside it then lists the sha256 of every file it replaced. The
     provenance also lists the instruments without a score and why (``unscored``).
     """
-    from kronos_quant.data import future_timestamps, infer_panel_calendar
     from kronos_quant.evaluation import on_forecast_cells
     from kronos_quant.portfolio import build_weights
     from kronos_quant.report.publish import publish_table
@@ -358,12 +366,7 @@ def run_signals(cfg: StrategyConfig, asof: Any, *, output: str | Path | None = N
     tied = table.duplicated(["score", "_raw"]).to_numpy()  # tied on both: the same rank (the name never decides)
     table.insert(2, "rank", pd.Series(np.where(tied, np.nan, np.arange(1, len(table) + 1))).ffill().astype(int).to_numpy())
     table = table.drop(columns="_raw")
-    try:
-        nxt = future_timestamps(panel["timestamp"].unique().sort().to_pandas(), 1,
-                                calendar=infer_panel_calendar(panel))[0]
-    except Exception as exc:  # an irregular calendar: the next session is then unknown
-        logger.warning("could not infer the next session after %s: %s", asof_ts, exc)
-        nxt = None
+    nxt = mkt.next_session(cfg, panel)  # on the market's exchange calendar (holidays skipped)
     table.insert(0, "asof", asof_ts)
     table.insert(1, "next_session", nxt)
     path = Path(output) if output else Path(cfg.output.signals_file.format(name=cfg.name, asof=asof_ts.date()))

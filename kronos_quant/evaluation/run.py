@@ -20,6 +20,7 @@ import pandas as pd
 import polars as pl
 
 from kronos_quant.backtest import BacktestResult, backtest_weights
+from kronos_quant.market_context import backtest_options
 from kronos_quant.config import BaselineConfig, StrategyConfig
 from kronos_quant.errors import DataError
 from kronos_quant.evaluation import scoring
@@ -125,16 +126,15 @@ def score_entry(proto: Protocol, *, name: str, kind: str, display_name: str, sig
     baseline, forecasts=None); transforms are applied after the scores are put on the cells, so the
     cross-section is the model's.
     """
-    cfg, p, c = proto.cfg, proto.cfg.portfolio, proto.cfg.costs
+    cfg, p = proto.cfg, proto.cfg.portfolio
     table = None if forecasts is None else _on_model_cells(forecasts, proto.cells)
     raw = proto.on_cells(compute_signal(signal, forecasts=table if table is not None else proto.cells,
                                         panel=proto.panel, **params))
     scores = apply_transforms(raw, transforms)
     weights = build_weights(p.name, scores, max_weight=p.max_weight, cash_buffer=p.cash_buffer, tiebreak=raw,
                             **p.params)
-    bt = backtest_weights(proto.bt_panel, weights, init_cash=cfg.backtest.init_cash, fees=c.fees,
-                          slippage=c.slippage, min_fee=c.min_fee, price_limit=c.price_limit,
-                          periods_per_year=cfg.backtest.periods_per_year)
+    bt = backtest_weights(proto.bt_panel, weights, init_cash=cfg.backtest.init_cash,
+                          **backtest_options(cfg, proto.panel))  # costs and trading rules, market preset resolved
     series = scoring.ic_series(scores, proto.label)
     sig = scoring.signal_block(scores, proto.label, series, horizon=proto.horizon, rebalance=proto.rebalance,
                                boot=proto.boot)

@@ -1,0 +1,164 @@
+"""What a strategy's ``market:`` means for one run (used by ``workflow``).
+
+- ``conform_to_market``: aware timestamps converted to the market's time zone, and a warning for
+  every way the data contradicts the market: trading days against the exchange's holidays,
+  intraday bar times against its sessions and lunch break, weekends under ``crypto_24_7``, an
+  explicit ``data.tz`` other than the market's. Each warning names the market that fits the data
+  better (or ``custom``). The warnings also go into the validation report's notes, so into the
+  provenance.
+- ``market_calendar`` / ``next_session``: the bar calendar with the exchange's holidays (or the
+  data's own, for ``custom``), for nightly next sessions and forecast target timestamps.
+- ``backtest_options``: the keyword arguments of ``backtest.backtest_weights`` (costs, trading
+  rules, periods per year = the preset's trading days x the data's bars per day).
+- ``check_backtest_period``: a DataError naming both date ranges when the backtest period lies
+  outside the data. ``market_provenance``: the preset, what it filled in, and the resolved values.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+import polars as pl
+
+from kronos_quant.config import StrategyConfig
+from kronos_quant.data.calendar import BarCalendar, infer_panel_calendar
+from kronos_quant.data.exchange import calendar_mismatch, next_sessions, session_mismatch, trading_calendar
+from kronos_quant.errors import DataError
+from kronos_quant.markets import MARKETS, MarketPreset, get_market
+
+__all__ = ["conform_to_market", "market_warnings", "market_calendar", "next_session", "backtest_options",
+           "check_backtest_period", "market_provenance"]
+
+logger = logging.getLogger(__name__)
+
+
+def _stamps(panel: pl.DataFrame) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(panel["timestamp"].unique().sort().to_pandas())
+
+
+def _days(dates: tuple[Any, ...], n: int = 3) -> str:
+    return ", ".join(str(d) for d in dates[:n]) + (" ..." if len(dates) > n else "")
+
+
+def _fits(stamps: pd.DatetimeIndex, preset: MarketPreset) -> bool:
+    """Whether ``stamps`` look like trading days (and hours) of ``preset``."""
+    if preset.exchange is not None:
+        if calendar_mismatch(stamps, preset.exchange, tz=preset.tz).contradicts():
+            return False
+    elif preset.weekdays == tuple(range(7)) and not _has_weekends(stamps):
+        return False
+    outside, uncovered = session_mismatch(stamps, preset.sessions, tz=preset.tz)
+    return outside <= 0.02 and uncovered <= 0.25
+
+
+def _has_weekends(stamps: pd.DatetimeIndex) -> bool:
+    return bool((stamps.day_of_week >= 5).any()) or (stamps.max() - stamps.min()) < pd.Timedelta(days=14)
+
+
+def _better(stamps: pd.DatetimeIndex, current: str) -> str:
+    for name, preset in MARKETS.items():
+        if name not in (current, "custom") and _fits(stamps, preset):
+            return f"the data looks like market: {name}; set it (or market: custom to infer the calendar from the data)"
+    return "set the market the data comes from, or market: custom to infer the calendar from the data"
+
+
+def market_warnings(cfg: StrategyConfig, panel: pl.DataFrame) -> list[str]:
+    """Every way the panel's calendar contradicts ``cfg.market`` (empty for ``custom`` and for data that fits)."""
+    preset = get_market(cfg.market)
+    if preset.name == "custom" or panel.height == 0:
+        return []
+    stamps, out = _stamps(panel), []
+    where = f"{cfg.source_path}: market: {preset.name}"
+    if preset.exchange is not None:
+        mm = calendar_mismatch(stamps, preset.exchange, tz=preset.tz)
+        if mm.contradicts():
+            out.append(f"{where} ({preset.exchange} calendar), but {len(mm.closed_days)} of the data's {mm.n_days} "
+                       f"trading days are {preset.exchange} holidays or weekends ({_days(mm.closed_days)}) and "
+                       f"{len(mm.missing_sessions)} {preset.exchange} sessions have no bar "
+                       f"({_days(mm.missing_sessions)})")
+    elif preset.weekdays == tuple(range(7)) and not _has_weekends(stamps):
+        out.append(f"{where} trades every day, but the data has no bar on any weekend")
+    outside, uncovered = session_mismatch(stamps, preset.sessions, tz=preset.tz)
+    if outside > 0.02 or uncovered > 0.25:
+        hours = ", ".join(f"{a}-{b}" for a, b in preset.sessions)
+        out.append(f"{where} trades {hours} ({preset.tz}), but {outside:.0%} of the data's bars fall outside "
+                   f"those hours (or in the lunch break) and {uncovered:.0%} of the trading hours have no bars")
+    if cfg.data.tz and preset.tz and cfg.data.tz != preset.tz and preset.name != "crypto_24_7":
+        out.append(f"{where} is in {preset.tz}, but data.tz is {cfg.data.tz}")
+    if out:
+        out[-1] += f"; {_better(stamps, preset.name)}"
+    return out
+
+
+def conform_to_market(cfg: StrategyConfig, panel: pl.DataFrame, report: Any = None) -> pl.DataFrame:
+    """The panel with aware timestamps in the market's time zone; logs ``market_warnings`` (and adds
+    them to ``report.notes``). Naive timestamps are taken as the market's local time, unchanged."""
+    preset = get_market(cfg.market)
+    zone = panel.schema["timestamp"].time_zone  # type: ignore[union-attr]
+    if preset.tz and zone and zone != preset.tz and not cfg.data.tz:
+        logger.info("%s: timestamps converted from %s to the market's time zone %s", cfg.source_path, zone,
+                    preset.tz)
+        panel = panel.with_columns(pl.col("timestamp").dt.convert_time_zone(preset.tz))
+    for warning in market_warnings(cfg, panel):
+        logger.warning("%s", warning)
+        if report is not None and hasattr(report, "notes"):
+            report.notes.append(warning)
+    return panel
+
+
+def market_calendar(cfg: StrategyConfig, panel: pl.DataFrame) -> BarCalendar:
+    """The panel's bar calendar with the market exchange's holidays (``custom``: holidays inferred from the data)."""
+    preset = get_market(cfg.market)
+    return trading_calendar(_stamps(panel), exchange=preset.exchange, tz=preset.tz)
+
+
+def next_session(cfg: StrategyConfig, panel: pl.DataFrame) -> pd.Timestamp | None:
+    """The bar after the panel's last one on the market's calendar (None, with a warning, when unknowable)."""
+    preset = get_market(cfg.market)
+    stamps = _stamps(panel)
+    try:
+        return pd.Timestamp(next_sessions(stamps, 1, exchange=preset.exchange, tz=preset.tz)[0])
+    except Exception as exc:  # noqa: BLE001 - an irregular calendar: the next session is then unknown
+        logger.warning("could not infer the next session after %s: %s", stamps.max(), exc)
+        return None
+
+
+def periods_per_year(cfg: StrategyConfig, panel: pl.DataFrame) -> float | None:
+    """``backtest.periods_per_year``, else the preset's trading days x the data's bars per day (None for
+    ``custom``: the backtest infers it from the bars)."""
+    if cfg.backtest.periods_per_year is not None:
+        return cfg.backtest.periods_per_year
+    return get_market(cfg.market).periods_per_year(infer_panel_calendar(panel).bars_per_day)
+
+
+def backtest_options(cfg: StrategyConfig, panel: pl.DataFrame) -> dict[str, Any]:
+    """Keyword arguments of ``backtest_weights`` from the resolved ``costs`` and ``trading`` sections."""
+    c, t = cfg.costs, cfg.trading
+    return {"fees": c.fees, "slippage": c.slippage, "min_fee": c.min_fee, "sell_tax": c.sell_tax,
+            "lot_size": t.lot_size, "settlement": t.settlement, "price_limit": t.price_limit,
+            "st_instruments": tuple(t.st_instruments), "periods_per_year": periods_per_year(cfg, panel)}
+
+
+def check_backtest_period(cfg: StrategyConfig, panel: pl.DataFrame) -> None:
+    """DataError naming the backtest period and the data's range when they do not overlap."""
+    b = cfg.backtest
+    if panel.height == 0 or (b.start is None and b.end is None):
+        return
+    first, last = (pd.Timestamp(panel["timestamp"].min()), pd.Timestamp(panel["timestamp"].max()))
+    lo = first.tz_localize(None).normalize() if first.tzinfo else first.normalize()
+    hi = last.tz_localize(None).normalize() if last.tzinfo else last.normalize()
+    if (b.start is not None and pd.Timestamp(b.start) > hi) or (b.end is not None and pd.Timestamp(b.end) < lo):
+        raise DataError(f"{cfg.source_path}: the backtest period backtest.start .. backtest.end = "
+                        f"{b.start or 'start of data'} .. {b.end or 'end of data'} lies outside the data, which covers "
+                        f"{lo.date()} .. {hi.date()} (after data.start/end and universe filters); move "
+                        "backtest.start/end into that range or load data that covers the period")
+
+
+def market_provenance(cfg: StrategyConfig, panel: pl.DataFrame) -> dict[str, Any]:
+    """The preset, the values it filled in, the resolved periods per year and the data's calendar."""
+    preset = get_market(cfg.market)
+    return {**preset.to_dict(), "applied_defaults": dict(cfg.market_defaults),
+            "periods_per_year": periods_per_year(cfg, panel),
+            "calendar": infer_panel_calendar(panel).describe() if panel.height else None}
