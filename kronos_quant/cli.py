@@ -239,17 +239,20 @@ def evaluate(opts: Options, run_dir: Annotated[Path, typer.Argument(help="A back
 
 @command(data_app, "validate")
 def data_validate(opts: Options,
-                  path: Annotated[Path, typer.Argument(help="CSV/Parquet file or directory of per-instrument files.")],
+                  path: Annotated[Path, typer.Argument(help="CSV/Parquet file, directory of per-instrument files, or "
+                                                      "builtin:NAME (e.g. builtin:sp500-2013-2017).")],
                   policy: Annotated[str, typer.Option(help="raise | drop | fill (what the report says it would do)")]
                   = "drop",
                   max_lines: Annotated[int, typer.Option(help="lines of the summary to print; 0 prints them all")]
                   = 60) -> None:
     """List data problems (missing values, duplicates, bad OHLC, gaps...). Exit 3 if errors remain under raise."""
     from kronos_quant.data import load_panel_with_report
+    from kronos_quant.data.builtin import resolve_data_path
     from kronos_quant.data.validate import PanelValidationError
 
     if policy not in ("raise", "drop", "fill"):
         raise ConfigError(f"--policy must be raise, drop or fill, got {policy!r}")
+    path = resolve_data_path(path)
     if not path.exists():
         raise DataError(f"{path} does not exist")
     try:
@@ -261,10 +264,13 @@ def data_validate(opts: Options,
 
 
 @command(data_app, "inspect")
-def data_inspect(opts: Options, path: Annotated[Path, typer.Argument(help="CSV/Parquet file or directory.")]) -> None:
+def data_inspect(opts: Options, path: Annotated[Path, typer.Argument(
+        help="CSV/Parquet file, directory, or builtin:NAME (e.g. builtin:sp500-2013-2017).")]) -> None:
     """Summarise a data file: instruments, rows, date range, bar frequency, missing values."""
     from kronos_quant.data import inspect_panel, load_panel
+    from kronos_quant.data.builtin import resolve_data_path
 
+    path = resolve_data_path(path)
     if not path.exists():
         raise DataError(f"{path} does not exist")
     typer.echo(inspect_panel(load_panel(path, validate=False)).summary())

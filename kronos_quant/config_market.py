@@ -70,6 +70,12 @@ class DataConfig(Section):
     def _policy_string(cls, v: Any) -> Any:
         return {"policy": v} if isinstance(v, str) else v
 
+    def label(self) -> str:
+        """How messages name the data: its path, ``builtin:NAME`` or ``synthetic market``."""
+        if self.source == "builtin":
+            return f"builtin:{self.name}"
+        return str(self.path) if self.source == "file" else "synthetic market"
+
     def load_options(self) -> dict[str, Any]:
         """Keyword arguments for load_panel(_with_report) from this section (besides path and filters)."""
         return {"columns": self.columns or None, "tz": self.tz, "encoding": self.encoding,

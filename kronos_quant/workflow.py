@@ -338,7 +338,7 @@ def run_signals(cfg: StrategyConfig, asof: Any, *, output: str | Path | None = N
     from kronos_quant.utils.atomic import write_json_atomic
 
     forecaster = checked_forecaster(cfg)
-    source = cfg.data.path or "synthetic market"
+    source = cfg.data.label()
     panel, report = load_strategy_data(cfg, end=pd.Timestamp(asof))
     asof_ts = _as_of_bar(panel, asof, source)
     panel = panel.filter(pl.col("timestamp") <= pl.lit(asof_ts))
@@ -410,7 +410,7 @@ def run_forecast(cfg: StrategyConfig, asof: Any = None, *, output: str | Path | 
     panel, report = load_strategy_data(cfg, end=None if asof is None else pd.Timestamp(asof))
     window: dict[str, Any] = {}
     if asof is not None:
-        bar = _as_of_bar(panel, asof, cfg.data.path or "synthetic market")
+        bar = _as_of_bar(panel, asof, cfg.data.label())
         window = dict(rebalance=[bar], start=bar, end=bar)
     table, stats = forecast_table(cfg, panel, forecaster, quiet=quiet, breaks=report.segment_starts(), **window)
     label = pd.Timestamp(asof).date() if asof is not None else "backtest"

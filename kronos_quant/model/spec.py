@@ -125,6 +125,11 @@ class ModelSpec:
         common = dict(clip=clip, dtype=canonical_dtype(dtype), local_files_only=local_files_only,
                       cache_dir=None if cache_dir is None else str(cache_dir))
         if preset is not None:
+            if preset.model_id.startswith("builtin:") and (revision or tokenizer_revision):
+                raise ConfigError(f"model {text!r} is bundled with kronos-quant and has no Hub revisions, but "
+                                  f"revision={revision!r} / tokenizer_revision={tokenizer_revision!r} were given "
+                                  "(e.g. kronos-small's pins left in a strategy file); remove model.revision and "
+                                  "model.tokenizer_revision")
             return cls(preset.model_id, tokenizer or preset.tokenizer_id,
                        revision=revision or preset.model_revision,
                        tokenizer_revision=tokenizer_revision or (preset.tokenizer_revision if tokenizer is None
