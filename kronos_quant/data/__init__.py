@@ -26,6 +26,7 @@ from kronos_quant.data.calendar import (
     periods_per_year,
 )
 from kronos_quant.data.contract import PANEL_SCHEMA, check_panel, empty_panel
+from kronos_quant.data.exchange import next_sessions, trading_calendar
 from kronos_quant.data.inspect import PanelSummary, inspect_panel
 from kronos_quant.data.panel import (
     LoadOptions,
@@ -74,6 +75,8 @@ __all__ = [
     "infer_frequency",
     "infer_panel_calendar",
     "inspect_panel",
+    "next_sessions",
+    "trading_calendar",
     "load_builtin",
     "load_builtin_with_report",
     "load_panel",
