@@ -141,7 +141,7 @@ def forecast_table(cfg: StrategyConfig, panel: pl.DataFrame, forecaster: Any = N
         executor = ray_executor(cfg)
     t0 = time.perf_counter()
     spec = rolling_spec(cfg, rebalance=rebalance, start=start, end=end)
-    data = panel_arrays(panel, breaks=breaks, calendar=mkt.market_calendar(cfg, panel))  # targets past the data skip holidays
+    data = panel_arrays(panel, breaks=breaks, calendar=mkt.market_calendar(cfg, panel))  # future skips holidays
     plan = plan_rolling(data, spec)
     table = run_rolling(spec, data, make_forecaster(cfg) if forecaster is None else forecaster, executor,
                         cache=cache, quiet=quiet, plan=plan)
