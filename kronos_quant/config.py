@@ -335,6 +335,8 @@ def config_from_dict(raw: dict[str, Any], *, source: str = "<config>") -> Strate
     """Validate a raw dict; raise ConfigError naming the source, key path and expectation."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping of sections at the top level, got {type(raw).__name__}")
+    if "market_defaults" in raw:  # filled in from the market preset, never given
+        raise ConfigError(f"{source}: unknown key 'market_defaults'; set the values themselves (costs, trading)")
     try:
         cfg = StrategyConfig.model_validate(raw)
     except ValidationError as exc:

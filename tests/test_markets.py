@@ -48,6 +48,8 @@ def test_preset_defaults_and_explicit_overrides() -> None:
     assert (custom.costs.fees, custom.trading.lot_size, custom.trading.settlement) == (0.0005, None, "T+0")
     crypto = load_config(None, overrides=["market=crypto_24_7"])
     assert crypto.costs.fees == 0.001 and MARKETS["crypto_24_7"].periods_per_year(1) == 365.0
+    with pytest.raises(ConfigError, match="unknown key 'market_defaults'"):
+        load_config(None, overrides=["market_defaults={costs.fees: 1}"])
     with pytest.raises(ConfigError, match="moved to trading.price_limit"):
         load_config(None, overrides=["costs.price_limit=0.1"])
     with pytest.raises(ConfigError, match="market: Input should be"):
