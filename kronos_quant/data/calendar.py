@@ -8,8 +8,9 @@ correct time features) and the annualisation factor ``periods_per_year``.
 Intraday sessions are learned from the data: a "slot" is a time of day (the bar's label, as the
 data labels it) that appears on a good share of trading days, so the A-share lunch break
 11:30-13:00 and the overnight close are respected without any exchange table. Exchange holidays
-cannot be inferred for the future: ``future_timestamps`` skips weekends and the calendar's
-``holidays`` only. Sessions that cross midnight (futures night sessions) are treated as ordinary
+cannot be inferred for the future here: ``future_timestamps`` skips weekends and the calendar's
+``holidays`` only (``data.exchange.trading_calendar`` fills them in from an exchange calendar, or
+from the holidays a panel itself shows). Sessions that cross midnight (futures night sessions) are treated as ordinary
 slots of the calendar day on which they occur.
 
 Knows nothing about panels' columns beyond a timestamp series, and nothing about models.
