@@ -20,7 +20,6 @@ import pandas as pd
 import polars as pl
 
 from kronos_quant.backtest import BacktestResult, backtest_weights
-from kronos_quant.market_context import backtest_options
 from kronos_quant.config import BaselineConfig, StrategyConfig
 from kronos_quant.errors import DataError
 from kronos_quant.evaluation import scoring
@@ -31,6 +30,7 @@ from kronos_quant.evaluation.cells import (
     on_forecast_cells,
     rebalance_bars,
 )
+from kronos_quant.market_context import backtest_options
 from kronos_quant.metrics import forecast_losses
 from kronos_quant.portfolio import build_weights
 from kronos_quant.registry import baseline_kind
