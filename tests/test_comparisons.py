@@ -129,7 +129,9 @@ def _tiny_overrides(tmp) -> list[str]:
 
 def test_momentum_baseline_strategy_follows_the_schedule(tmp_path):
     """Bug 5: strategies/momentum_baseline.yaml traded daily from the first bar, ignoring the schedule."""
-    cfg = load_config(REPO / "strategies" / "momentum_baseline.yaml", overrides=_tiny_overrides(tmp_path))
+    cfg = load_config(REPO / "strategies" / "momentum_baseline.yaml", overrides=[  # on the synthetic market
+        *_tiny_overrides(tmp_path), "data.source=synthetic", "data.start=null", "market=custom",
+        "universe.instruments=null"])
     run = run_backtest(cfg, quiet=True, write=False)
     asofs = pd.DatetimeIndex(sorted(run.forecasts["asof"].unique().to_list()))
     assert run.scores.index.equals(asofs) and run.weights.index.equals(asofs)
