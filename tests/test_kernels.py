@@ -63,7 +63,7 @@ def test_run_block_equals_module_forward(pack):
     x = torch.randn(2, 7, 32)
     with torch.inference_mode():
         want = block(x)
-        got = K.run_block(weights, x, K.rope_tables(block.self_attn.rotary, torch.arange(7)), None, causal=True)
+        got = K.run_block(weights, x, rot=K.rope_tables(block.self_attn.rotary, torch.arange(7)), causal=True)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
