@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kronos_quant.model.layers import TransformerBlock, apply_rotary
+from kronos_quant.model.layers import RMSNorm, TransformerBlock, apply_rotary, rms_norm
 from kronos_quant.predictor import kernels as K
 
 
@@ -65,6 +65,59 @@ def test_run_block_equals_module_forward(pack):
         want = block(x)
         got = K.run_block(weights, x, rot=K.rope_tables(block.self_attn.rotary, torch.arange(7)), causal=True)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_rms_norm_in_place_form_has_the_same_bits_and_still_trains():
+    """Without autograd ``rms_norm`` reuses temporaries in place; the bits equal the plain formula's."""
+    norm = RMSNorm(16)
+    with torch.no_grad():
+        norm.weight.add_(torch.randn(16))
+    x = torch.randn(3, 5, 16) * 4
+    plain = (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + norm.eps)) * norm.weight
+    with torch.inference_mode():
+        assert torch.equal(norm(x), plain.detach())
+        assert torch.equal(rms_norm(x, weight=norm.weight, eps=norm.eps), F.rms_norm(x, (16,), norm.weight, norm.eps))
+    y = norm(x.requires_grad_())  # the autograd form
+    y.sum().backward()
+    assert torch.equal(y.detach(), plain.detach()) and norm.weight.grad is not None and x.grad is not None
+
+
+@pytest.mark.parametrize("pack", [False, True])
+def test_run_block_with_padding_mask_and_last_positions(pack):
+    """Left padding + mask equals the module on the unpadded row; ``last`` returns those rows' tail."""
+    if pack and not K.onednn_available():
+        pytest.skip("oneDNN linear ops are not available in this torch build")
+    from kronos_quant.predictor.fast import _key_mask, _self_mask
+
+    block = _block(1)
+    weights = K.BlockWeights.of(block, pack)
+    rotary = block.self_attn.rotary
+    x = torch.randn(2, 9, 32)
+    pad = torch.tensor([0, 3])
+    pos = (torch.arange(9)[None, :] - pad[:, None]).clamp_min(0)
+    with torch.inference_mode():
+        mask = _self_mask(_key_mask(pad, 9))
+        full = K.run_block(weights, x, rot=K.rope_tables(rotary, pos), mask=mask, causal=True)
+        tail = K.run_block(weights, x, rot=K.rope_tables(rotary, pos), mask=mask, causal=True, last=4)
+        alone = block(x[1:, 3:])  # the padded row without its padding
+        plain = K.run_block(weights, x, rot=K.rope_tables(rotary, torch.arange(9)), causal=True)
+        plain_tail = K.run_block(weights, x, rot=K.rope_tables(rotary, torch.arange(9)), causal=True, last=2)
+    torch.testing.assert_close(full[1:, 3:], alone, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(tail, full[:, -4:], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(plain_tail, plain[:, -2:], rtol=1e-5, atol=1e-5)
+
+
+def test_decode_ragged_last_equals_the_tail_of_a_full_decode(tiny_models):
+    from kronos_quant.predictor.fast import decode_ragged
+
+    _, tok = tiny_models
+    s1, s2 = torch.randint(0, 16, (3, 12)), torch.randint(0, 16, (3, 12))
+    pad = torch.tensor([0, 2, 5])
+    full = decode_ragged(tok, s1, s2, pad)
+    tail = decode_ragged(tok, s1, s2, pad, last=4)
+    assert tail.shape == (3, 4, 6)
+    torch.testing.assert_close(tail, full[:, -4:], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(full[0], tok.decode([s1[:1], s2[:1]], half=True)[0], rtol=1e-5, atol=1e-5)
 
 
 def test_cached_weights_follow_in_place_changes(tiny_models):
