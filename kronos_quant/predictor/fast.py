@@ -91,22 +91,24 @@ class DecodeState:
 
     tok1, tok2: (N, C + H) s1/s2 ids, the model's C = ``width`` context columns, then the
     generated ones. stamps: (N, C + H, 5). pad: (N,) left padding of the context columns.
-    visible: (N,) real context tokens, min(T, max_context). caches: one per block; dep_cache:
-    the dependency layer's.
+    visible: the N rows' real context tokens, min(T, max_context), on the host (so that the loop
+    never waits for the device); padded: whether any row has padding. caches: one per block;
+    dep_cache: the dependency layer's.
     """
 
     tok1: torch.Tensor
     tok2: torch.Tensor
     stamps: torch.Tensor
     pad: torch.Tensor
-    visible: torch.Tensor
+    visible: tuple[int, ...]
+    padded: bool
     caches: list[LayerKVCache]
     dep_cache: LayerKVCache
     width: int
 
     @classmethod
     def fan_out(cls, s1: torch.Tensor, s2: torch.Tensor, stamps: torch.Tensor, pad: torch.Tensor,
-                visible: torch.Tensor, caches: list[LayerKVCache], dep_cache: LayerKVCache, *, horizon: int,
+                visible: list[int], caches: list[LayerKVCache], dep_cache: LayerKVCache, *, horizon: int,
                 repeats: int) -> DecodeState:
         """The state after a prefill of B series (ids (B, C), stamps (B, C + H, 5)), each repeated ``repeats`` times."""
         rep = lambda t: t.repeat_interleave(repeats, 0) if repeats > 1 else t  # noqa: E731
@@ -115,8 +117,9 @@ class DecodeState:
         tok2 = torch.zeros_like(tok1)
         tok1[:, :width] = rep(s1)
         tok2[:, :width] = rep(s2)
-        return cls(tok1, tok2, rep(stamps), rep(pad), rep(visible), [c.repeat_rows(repeats) for c in caches],
-                   dep_cache.repeat_rows(repeats), width)
+        return cls(tok1, tok2, rep(stamps), rep(pad), tuple(v for v in visible for _ in range(repeats)),
+                   min(visible) < width, [c.repeat_rows(repeats) for c in caches], dep_cache.repeat_rows(repeats),
+                   width)
 
 
 def _key_mask(pad: torch.Tensor, length: int) -> torch.Tensor:
@@ -209,7 +212,7 @@ def decode_step(model: Kronos, mw: ModelWeights, state: DecodeState, col: int, *
     c = col - 1
     xt = model.embed(state.tok1[:, c:col], state.tok2[:, c:col], state.stamps[:, c:col])  # (N, 1, d)
     rot = rope_tables(mw.rotary, (c - state.pad)[:, None])  # (N, 1, 1, 1, hd/2)
-    key_ok = _key_mask(state.pad, col)[:, None, None, :] if bool((state.pad > 0).any()) else None  # (N, 1, 1, col)
+    key_ok = _key_mask(state.pad, col)[:, None, None, :] if state.padded else None  # (N, 1, 1, col)
     for block, cache in zip(mw.blocks, state.caches):
         xt = block_fn(block, xt, rot=rot, mask=key_ok, cache=cache, start=c)
     h = mw.final_norm(xt)  # (N, 1, d)
@@ -237,14 +240,16 @@ Group = tuple[torch.Tensor | None, Heads]  # (row indices, or None for all rows 
 def _next_heads(model: Kronos, mw: ModelWeights, state: DecodeState, col: int, max_context: int,
                 block_fn: BlockFn) -> list[Group]:
     """The heads for column ``col`` of every row: cached steps, and window recomputes for rows past the window."""
-    sliding = (state.visible + (col - state.width)) > max_context  # (N,)
-    if not bool(sliding.any()):
+    step = col - state.width
+    sliding = [r for r, v in enumerate(state.visible) if v + step > max_context]
+    if not sliding:
         return [(None, decode_step(model, mw, state, col, block_fn=block_fn))]
-    rows = sliding.nonzero().squeeze(-1)
+    device = state.tok1.device
+    rows = torch.tensor(sliding, device=device)
     window = recompute_window(model, mw, state, rows, col, max_context=max_context, block_fn=block_fn)
-    if bool(sliding.all()):
+    if len(sliding) == len(state.visible):
         return [(None, window)]
-    keep = (~sliding).nonzero().squeeze(-1)
+    keep = torch.tensor(sorted(set(range(len(state.visible))) - set(sliding)), device=device)
     # the cached step runs for all rows (simpler than gathering caches); sliding rows never read theirs again
     return [(keep, decode_step(model, mw, state, col, block_fn=block_fn).select(keep)), (rows, window)]
 
@@ -276,13 +281,13 @@ def fast_generate(tokenizer: KronosTokenizer, model: Kronos, x: torch.Tensor, x_
     mw, tw = weights or (ModelWeights.of(model), TokenizerWeights.of(tokenizer))
     b, length, _ = x.shape
     horizon, ctx, rep = settings.pred_len, settings.max_context, settings.sample_count
-    hist_len = length - x_pad  # (B,) real bars per series
+    hist_len = [length - p for p in x_pad.tolist()]  # real bars per series
 
     # tokenizer: encode every context in one pass; the model sees each row's last min(T, ctx) tokens
     s1, s2 = encode_ragged(tokenizer, x, x_pad, weights=tw, block_fn=block_fn)
-    visible = hist_len.clamp(max=ctx)  # (B,)
-    width = int(visible.max())  # C: context columns
-    pad = width - visible
+    visible = [min(n, ctx) for n in hist_len]
+    width = max(visible)  # C: context columns
+    pad = torch.tensor([width - v for v in visible], device=x.device)  # (B,)
     s1, s2, stamps = s1[:, length - width:], s2[:, length - width:], stamps[:, length - width:]  # (B, C), (B, C + H, 5)
 
     heads, caches, dep_cache = prefill(model, mw, s1, s2, stamps[:, :width], pad, max_len=width + horizon,
@@ -304,8 +309,9 @@ def fast_generate(tokenizer: KronosTokenizer, model: Kronos, x: torch.Tensor, x_
         state.tok2[:, col] = sample(s2_logits, 2 * i + 1)
 
     # the tokenizer decodes each row's last min(T + H, ctx) tokens, left-padded to a common width
-    total = (hist_len + horizon).clamp(max=ctx).repeat_interleave(rep, 0)  # (N,)
-    span = slice(width + horizon - int(total.max()), width + horizon)
-    z = decode_ragged(tokenizer, state.tok1[:, span], state.tok2[:, span], int(total.max()) - total, weights=tw,
-                      last=horizon, block_fn=block_fn)  # (N, H, 6)
+    total = [min(n + horizon, ctx) for n in hist_len for _ in range(rep)]  # N rows
+    span = slice(width + horizon - max(total), width + horizon)
+    dec_pad = torch.tensor([max(total) - t for t in total], device=x.device)
+    z = decode_ragged(tokenizer, state.tok1[:, span], state.tok2[:, span], dec_pad, weights=tw, last=horizon,
+                      block_fn=block_fn)  # (N, H, 6)
     return z.reshape(b, rep, horizon, z.shape[-1])
