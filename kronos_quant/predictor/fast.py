@@ -45,12 +45,20 @@ __all__ = ["fast_generate", "prefill", "decode_step", "recompute_window", "encod
 
 @dataclass(frozen=True)
 class GenerationSettings:
+    """max_context: the model's window in tokens; pred_len: the horizon H in bars; temperature, top_k,
+    top_p: sampling (top_k = 1 is greedy); sample_count: S paths per series."""
+
     max_context: int
     pred_len: int
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 0.9
     sample_count: int = 1
+
+
+def _repeat_rows(t: torch.Tensor, repeats: int) -> torch.Tensor:
+    """Row i * repeats + j of the result copies row i of t."""
+    return t.repeat_interleave(repeats, 0) if repeats > 1 else t
 
 
 @dataclass
@@ -81,8 +89,9 @@ class Heads:
         """Row i * repeats + j copies row i."""
         if repeats == 1:
             return self
-        rep = lambda t: None if t is None else t.repeat_interleave(repeats, 0)  # noqa: E731
-        return Heads(rep(self.s1_logits), rep(self.hidden), rep(self.dep_k), rep(self.dep_v), rep(self.dep_mask))
+        mask = None if self.dep_mask is None else _repeat_rows(self.dep_mask, repeats)
+        return Heads(_repeat_rows(self.s1_logits, repeats), _repeat_rows(self.hidden, repeats),
+                     _repeat_rows(self.dep_k, repeats), _repeat_rows(self.dep_v, repeats), mask)
 
 
 @dataclass
@@ -111,13 +120,13 @@ class DecodeState:
                 visible: list[int], caches: list[LayerKVCache], dep_cache: LayerKVCache, *, horizon: int,
                 repeats: int) -> DecodeState:
         """The state after a prefill of B series (ids (B, C), stamps (B, C + H, 5)), each repeated ``repeats`` times."""
-        rep = lambda t: t.repeat_interleave(repeats, 0) if repeats > 1 else t  # noqa: E731
         width = s1.shape[1]
         tok1 = s1.new_zeros(s1.shape[0] * repeats, width + horizon)
         tok2 = torch.zeros_like(tok1)
-        tok1[:, :width] = rep(s1)
-        tok2[:, :width] = rep(s2)
-        return cls(tok1, tok2, rep(stamps), rep(pad), tuple(v for v in visible for _ in range(repeats)),
+        tok1[:, :width] = _repeat_rows(s1, repeats)
+        tok2[:, :width] = _repeat_rows(s2, repeats)
+        return cls(tok1, tok2, _repeat_rows(stamps, repeats), _repeat_rows(pad, repeats),
+                   tuple(v for v in visible for _ in range(repeats)),
                    min(visible) < width, [c.repeat_rows(repeats) for c in caches], dep_cache.repeat_rows(repeats),
                    width)
 
