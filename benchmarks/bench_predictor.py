@@ -4,6 +4,7 @@
     python benchmarks/bench_predictor.py --ablation      # plus the fast path without the oneDNN kernels
     python benchmarks/bench_predictor.py --gpu           # plus GPU throughput (needs CUDA)
     python benchmarks/bench_predictor.py --cases --original ../kronos-original   # W against the original only
+    python benchmarks/bench_predictor.py --threads 1 ...  # one thread: ratios barely move when other jobs run
 
 Workload W: Kronos-small + Kronos-Tokenizer-base dimensions (random weights), 8 series, lookback
 400, horizon 20, one greedy sample. Each case runs in a fresh subprocess so peak memory is its own.
@@ -23,6 +24,7 @@ import argparse
 import importlib.util
 import json
 import multiprocessing as mp
+import os
 import sys
 import time
 from pathlib import Path
@@ -77,8 +79,6 @@ def model_flops(spec: dict, lengths: list[int], ctx: int) -> float:
 
 def _run_case(spec: dict, method: str, device: str, dtype: str, warmup: bool, repeats: int, env: dict,
               q: mp.Queue) -> None:
-    import os
-
     os.environ.update(env)
     from kronos_quant import KronosPredictor, SamplingSpec
 
@@ -259,7 +259,12 @@ def main() -> None:
     ap.add_argument("--original", type=Path, metavar="PATH",
                     help="also time W on the original implementation, a checkout of shiyu-coder/Kronos at PATH")
     ap.add_argument("--original-repeats", type=int, default=5, help="timed calls of each side for --original")
+    ap.add_argument("--threads", type=int, help="torch threads (default: torch's choice, one per core); 1 makes "
+                    "ratios far less sensitive to other jobs on a shared machine")
     args = ap.parse_args()
+    if args.threads:
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # the spawned case processes
+        torch.set_num_threads(args.threads)
     rate = matmul_gflops()
     print(f"machine: {machine()}")
     print(f"plain fp32 matmul (3200x512 @ 512x1024): {rate:.1f} GFLOP/s\n")

@@ -83,11 +83,13 @@ def test_rms_norm_in_place_form_has_the_same_bits_and_still_trains():
 
 
 @pytest.mark.parametrize("pack", [False, True])
-def test_run_block_with_padding_mask_and_last_positions(pack):
-    """Left padding + mask equals the module on the unpadded row; ``last`` returns those rows' tail."""
+def test_run_block_with_padding_mask_and_cache(pack):
+    """Left padding + mask equals the module on the unpadded row; a cached second chunk equals one pass;
+    ``fill_cache`` stores what ``run_block`` stores."""
     if pack and not K.onednn_available():
         pytest.skip("oneDNN linear ops are not available in this torch build")
     from kronos_quant.predictor.fast import _key_mask, _self_mask
+    from kronos_quant.predictor.kv_cache import LayerKVCache
 
     block = _block(1)
     weights = K.BlockWeights.of(block, pack)
@@ -98,26 +100,41 @@ def test_run_block_with_padding_mask_and_last_positions(pack):
     with torch.inference_mode():
         mask = _self_mask(_key_mask(pad, 9))
         full = K.run_block(weights, x, rot=K.rope_tables(rotary, pos), mask=mask, causal=True)
-        tail = K.run_block(weights, x, rot=K.rope_tables(rotary, pos), mask=mask, causal=True, last=4)
         alone = block(x[1:, 3:])  # the padded row without its padding
-        plain = K.run_block(weights, x, rot=K.rope_tables(rotary, torch.arange(9)), causal=True)
-        plain_tail = K.run_block(weights, x, rot=K.rope_tables(rotary, torch.arange(9)), causal=True, last=2)
+        head, tail = LayerKVCache(9), LayerKVCache(9)
+        first = K.run_block(weights, x[:, :6], rot=K.rope_tables(rotary, pos[:, :6]), mask=mask[:, :, :6, :6],
+                            cache=head)
+        K.fill_cache(weights, x[:, :6], rot=K.rope_tables(rotary, pos[:, :6]), cache=tail)
+        second = K.run_block(weights, x[:, 6:], rot=K.rope_tables(rotary, pos[:, 6:]), mask=mask[:, :, 6:],
+                             cache=head, start=6)
     torch.testing.assert_close(full[1:, 3:], alone, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(tail, full[:, -4:], rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(plain_tail, plain[:, -2:], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(torch.cat([first, second], 1), full, rtol=1e-5, atol=1e-5)
+    assert torch.equal(tail.k[:, :, :6], head.k[:, :, :6]) and torch.equal(tail.v[:, :, :6], head.v[:, :, :6])
 
 
-def test_decode_ragged_last_equals_the_tail_of_a_full_decode(tiny_models):
-    from kronos_quant.predictor.fast import decode_ragged
+@pytest.mark.parametrize("max_context", [64, 30])
+def test_decode_paths_equals_the_tokenizer_on_each_rows_window(tiny_models, max_context):
+    """Shared context parts decoded once per series, then S samples' generated tokens: the same numbers
+    as ``KronosTokenizer.decode`` on each row's last min(T + H, max_context) tokens (ragged, S = 3,
+    and past the window with max_context 30)."""
+    from kronos_quant.predictor.fast import DecodeState, decode_paths
 
     _, tok = tiny_models
-    s1, s2 = torch.randint(0, 16, (3, 12)), torch.randint(0, 16, (3, 12))
-    pad = torch.tensor([0, 2, 5])
-    full = decode_ragged(tok, s1, s2, pad)
-    tail = decode_ragged(tok, s1, s2, pad, last=4)
-    assert tail.shape == (3, 4, 6)
-    torch.testing.assert_close(tail, full[:, -4:], rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(full[0], tok.decode([s1[:1], s2[:1]], half=True)[0], rtol=1e-5, atol=1e-5)
+    gen = torch.Generator().manual_seed(5)
+    hist, horizon, reps = [25, 12, 40], 4, 3
+    width = min(max(hist), max_context)
+    ids = [torch.randint(0, 16, (len(hist) * reps, width + horizon), generator=gen) for _ in range(2)]
+    for b in range(len(hist)):  # the samples of a series share its context columns
+        for i in (0, 1):
+            ids[i][b * reps:(b + 1) * reps, :width] = ids[i][b * reps, :width]
+    state = DecodeState(ids[0], ids[1], torch.zeros(1), torch.zeros(1), (), False, [], None, width)  # type: ignore[arg-type]
+    got = decode_paths(tok, state, hist, horizon=horizon, max_context=max_context, repeats=reps)
+    assert got.shape == (len(hist) * reps, horizon, 6)
+    for row in range(len(hist) * reps):
+        window = min(hist[row // reps] + horizon, max_context)
+        cols = slice(width + horizon - window, width + horizon)
+        want = tok.decode([ids[0][row:row + 1, cols], ids[1][row:row + 1, cols]], half=True)[0, -horizon:]
+        torch.testing.assert_close(got[row], want, rtol=1e-5, atol=1e-5, msg=f"row {row}")
 
 
 def test_cached_weights_follow_in_place_changes(tiny_models):

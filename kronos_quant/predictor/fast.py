@@ -33,13 +33,14 @@ from kronos_quant.predictor.kernels import (
     BlockWeights,
     ModelWeights,
     TokenizerWeights,
+    fill_cache,
     rope_tables,
     run_block,
 )
 from kronos_quant.predictor.kv_cache import LayerKVCache
 from kronos_quant.predictor.sampling import counter_uniforms, sample_tokens
 
-__all__ = ["fast_generate", "prefill", "decode_step", "recompute_window", "encode_ragged", "decode_ragged",
+__all__ = ["fast_generate", "prefill", "decode_step", "recompute_window", "encode_ragged", "decode_paths",
            "GenerationSettings", "DecodeState", "Heads"]
 
 
@@ -146,12 +147,12 @@ def _self_mask(valid: torch.Tensor) -> torch.Tensor:
 
 
 def _run_blocks(blocks: list[BlockWeights], rotary: torch.nn.Module, x: torch.Tensor, pad: torch.Tensor, *,
-                caches: list[LayerKVCache] | None = None, last: int | None = None,
-                block_fn: BlockFn = run_block) -> torch.Tensor:
+                caches: list[LayerKVCache] | None = None, fill_last: bool = False,
+                block_fn: BlockFn = run_block) -> torch.Tensor | None:
     """Causal blocks over left-padded x (R, L, d), positions counted from each row's first real token.
 
-    Fills ``caches`` (one per block) when given; ``last``: the final block returns only the last
-    ``last`` positions. Returns (R, L or last, d).
+    Fills ``caches`` (one per block) when given; returns (R, L, d). ``fill_last``: the final block
+    only stores its keys/values (nothing is returned).
     """
     length = x.shape[1]
     if bool((pad == 0).all()):  # no padding: plain causal attention, shared rotary tables
@@ -162,8 +163,11 @@ def _run_blocks(blocks: list[BlockWeights], rotary: torch.nn.Module, x: torch.Te
         pos = (torch.arange(length, device=x.device)[None, :] - pad[:, None]).clamp_min(0)  # (R, L)
         rot = rope_tables(rotary, pos)  # (R, L, 1, 1, hd/2)
     for j, block in enumerate(blocks):
-        x = block_fn(block, x, rot=rot, mask=mask, cache=caches[j] if caches is not None else None, causal=True,
-                     last=last if j == len(blocks) - 1 else None)
+        cache = caches[j] if caches is not None else None
+        if fill_last and j == len(blocks) - 1:
+            fill_cache(block, x, rot=rot, cache=cache)  # type: ignore[arg-type]
+            return None
+        x = block_fn(block, x, rot=rot, mask=mask, cache=cache, causal=True)
     return x
 
 
@@ -182,18 +186,41 @@ def encode_ragged(tokenizer: KronosTokenizer, x: torch.Tensor, pad: torch.Tensor
 
 
 @torch.inference_mode()
-def decode_ragged(tokenizer: KronosTokenizer, s1: torch.Tensor, s2: torch.Tensor, pad: torch.Tensor, *,
-                  weights: TokenizerWeights | None = None, last: int | None = None,
-                  block_fn: BlockFn = run_block) -> torch.Tensor:
-    """Left-padded ids (R, L), pad (R,) -> reconstruction (R, L, 6) of every position, or of the
-    ``last`` newest ones only (R, last, 6) -- the decoder is causal, so they are the same numbers.
-    Padding rows are junk."""
-    z = tokenizer.post_quant_embed(tokenizer.indices_to_bits([s1, s2], half=True))
-    if len(tokenizer.decoder):
-        tw = weights or TokenizerWeights.of(tokenizer)
-        z = _run_blocks(tw.decoder, tw.rotary, z, pad, last=last, block_fn=block_fn)
-    elif last is not None:
-        z = z[:, -last:]
+def decode_paths(tokenizer: KronosTokenizer, state: DecodeState, hist_len: list[int], *, horizon: int,
+                 max_context: int, repeats: int, weights: TokenizerWeights | None = None,
+                 block_fn: BlockFn = run_block) -> torch.Tensor:
+    """The generated bars (N, H, 6) in normalised units, after all H tokens are sampled.
+
+    As the reference does, the tokenizer decodes each row's window, its last min(T + H, max_context)
+    tokens from position 0, and keeps the last H outputs. The decoder is causal, so the window's
+    context part -- the same for all S samples of a series -- is decoded once per series into KV
+    caches, and the samples' H generated tokens then attend to them. hist_len: T of each series.
+    """
+    tw = weights or TokenizerWeights.of(tokenizer)
+    prefix = [min(n + horizon, max_context) - horizon for n in hist_len]  # context tokens in each window
+    width, p = state.width, max(prefix)
+    device = state.tok1.device
+
+    def embed(s1: torch.Tensor, s2: torch.Tensor) -> torch.Tensor:
+        return tokenizer.post_quant_embed(tokenizer.indices_to_bits([s1, s2], half=True))
+
+    z = embed(state.tok1[:, width:], state.tok2[:, width:])  # (N, H, d) the generated tokens
+    if not len(tw.decoder):
+        return tokenizer.head(z)
+    caches = [LayerKVCache(p + horizon) for _ in tw.decoder]
+    pad = torch.tensor([p - n for n in prefix], device=device)  # (B,) left padding of the context parts
+    if p > 0:  # once per series: its first sample's row holds the shared context tokens
+        first = torch.arange(len(hist_len), device=device) * repeats
+        zc = embed(state.tok1[first, width - p:width], state.tok2[first, width - p:width])  # (B, P, d)
+        _run_blocks(tw.decoder, tw.rotary, zc, pad, caches=caches, fill_last=True, block_fn=block_fn)
+        caches = [c.repeat_rows(repeats) for c in caches]
+    pad = _repeat_rows(pad, repeats)  # (N,)
+    steps = torch.arange(horizon, device=device)
+    rot = rope_tables(tw.rotary, (p - pad)[:, None] + steps)  # (N, H, 1, 1, hd/2)
+    keys = torch.arange(p + horizon, device=device)
+    mask = (keys[None, None, :] >= pad[:, None, None]) & (keys[None, :] <= p + steps[:, None])  # (N, H, P + H)
+    for block, cache in zip(tw.decoder, caches):
+        z = block_fn(block, z, rot=rot, mask=mask[:, None], cache=cache, start=p)
     return tokenizer.head(z)
 
 
@@ -317,10 +344,6 @@ def fast_generate(tokenizer: KronosTokenizer, model: Kronos, x: torch.Tensor, x_
         state.tok1[:, col] = s1_new
         state.tok2[:, col] = sample(s2_logits, 2 * i + 1)
 
-    # the tokenizer decodes each row's last min(T + H, ctx) tokens, left-padded to a common width
-    total = [min(n + horizon, ctx) for n in hist_len for _ in range(rep)]  # N rows
-    span = slice(width + horizon - max(total), width + horizon)
-    dec_pad = torch.tensor([max(total) - t for t in total], device=x.device)
-    z = decode_ragged(tokenizer, state.tok1[:, span], state.tok2[:, span], dec_pad, weights=tw, last=horizon,
-                      block_fn=block_fn)  # (N, H, 6)
+    z = decode_paths(tokenizer, state, hist_len, horizon=horizon, max_context=ctx, repeats=rep, weights=tw,
+                     block_fn=block_fn)  # (N, H, 6)
     return z.reshape(b, rep, horizon, z.shape[-1])

@@ -10,8 +10,8 @@ rounding (~1e-6 relative), nothing else:
   permuted within each head so that the pairs RoPE rotates together, (i, i + hd/2), become
   adjacent; q and k are permuted alike, so every attention score q.k is unchanged. Keys in
   the caches live in this permuted layout; values and outputs are not permuted.
-* Attention reads and extends a ``LayerKVCache`` (prefill and decode steps), and can return only
-  the last few query positions (a last block whose other outputs nobody reads).
+* Attention reads and extends a ``LayerKVCache`` (prefill and decode steps); ``fill_cache`` computes
+  only what a block stores there (a last block whose outputs at those positions nobody reads).
 * On CPU in float32, matrices are prepacked for oneDNN when this torch build has it (the
   kernels ``torch.compile`` uses on CPU), and the SwiGLU activation, its gating product and
   both residual additions run fused into the matrix products (``FrozenLinear`` is a
@@ -41,15 +41,14 @@ from kronos_quant.model import Kronos, KronosTokenizer
 from kronos_quant.model.layers import (
     RMSNorm,
     TransformerBlock,
-    causal_mask,
     pre_norm_block,
     rms_norm,
     swiglu,
 )
 from kronos_quant.predictor.kv_cache import LayerKVCache
 
-__all__ = ["ModelWeights", "TokenizerWeights", "FrozenLinear", "BlockWeights", "BlockFn", "run_block", "rope_tables",
-           "onednn_available"]
+__all__ = ["ModelWeights", "TokenizerWeights", "FrozenLinear", "BlockWeights", "BlockFn", "run_block", "fill_cache",
+           "rope_tables", "onednn_available"]
 
 logger = logging.getLogger(__name__)
 
@@ -192,45 +191,46 @@ def _rope(qk: torch.Tensor, rot: torch.Tensor) -> torch.Tensor:
     return torch.stack((a * cos - b * sin, b * cos + a * sin), dim=-1).flatten(-2)
 
 
-def _attention(w: BlockWeights, h: torch.Tensor, *, residual: torch.Tensor, rot: torch.Tensor,
-               mask: torch.Tensor | None, cache: LayerKVCache | None, start: int, causal: bool,
-               last: int | None) -> torch.Tensor:
-    """``residual + out(attention(h))`` for h (R, L, d): the fast variant of ``MultiHeadAttentionWithRoPE``."""
-    r, length, d = h.shape
+def _project(w: BlockWeights, h: torch.Tensor, rot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Rotated q, k and v (R, H, L, hd) of normed inputs h (R, L, d); q and k in RoPE-pair order."""
+    r, length, _ = h.shape
     qkv = w.qkv(h).view(r, length, 3, w.n_heads, w.head_dim)
     qk = _rope(qkv[:, :, :2], rot)  # (R, L, 2, H, hd)
-    q, k, v = qk[:, :, 0].transpose(1, 2), qk[:, :, 1].transpose(1, 2), qkv[:, :, 2].transpose(1, 2)
+    return qk[:, :, 0].transpose(1, 2), qk[:, :, 1].transpose(1, 2), qkv[:, :, 2].transpose(1, 2)
+
+
+def _attention(w: BlockWeights, h: torch.Tensor, *, residual: torch.Tensor, rot: torch.Tensor,
+               mask: torch.Tensor | None, cache: LayerKVCache | None, start: int, causal: bool) -> torch.Tensor:
+    """``residual + out(attention(h))`` for h (R, L, d): the fast variant of ``MultiHeadAttentionWithRoPE``."""
+    r, length, d = h.shape
+    q, k, v = _project(w, h, rot)
     if cache is not None:
         k_all, v_all = cache.update(start, k, v)
         if start > 0:
             k, v = k_all, v_all
-    plain_causal = causal and mask is None
-    if last is not None and last < length:  # only the newest queries: causal alignment to the last keys
-        q, residual = q[:, :, -last:], residual[:, -last:].contiguous()
-        if plain_causal:
-            mask = causal_mask(None, last, k.shape[-2], h.device)
-            plain_causal = False
-        elif mask is not None:
-            mask = mask[..., -last:, :]
-    att = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=plain_causal)  # (R, H, L', hd)
-    return w.out.add(att.transpose(1, 2).reshape(r, q.shape[2], d), residual)
+    att = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None)  # (R, H, L, hd)
+    return w.out.add(att.transpose(1, 2).reshape(r, length, d), residual)
 
 
 def run_block(w: BlockWeights, x: torch.Tensor, *, rot: torch.Tensor, mask: torch.Tensor | None = None,
-              cache: LayerKVCache | None = None, start: int = 0, causal: bool = False,
-              last: int | None = None) -> torch.Tensor:
+              cache: LayerKVCache | None = None, start: int = 0, causal: bool = False) -> torch.Tensor:
     """The fast variant of ``TransformerBlock.forward``: one block over x (R, L, d) -> (R, L, d).
 
     rot: rotations from ``rope_tables`` for the positions of x. mask: (R or 1, 1, L, L_keys),
     True = may attend. With a cache, keys/values are stored at [start, start + L) and the queries
     attend over all cached positions [0, start + L). ``mask=None`` with ``causal`` means plain
     causal attention of x over itself (no cached prefix), otherwise every key is visible.
-    last: return only the last ``last`` positions (R, last, d) -- their keys still see all of x.
     """
-    attention = functools.partial(_attention, w, rot=rot, mask=mask, cache=cache, start=start, causal=causal,
-                                  last=last)
+    attention = functools.partial(_attention, w, rot=rot, mask=mask, cache=cache, start=start, causal=causal)
     feed_forward = functools.partial(swiglu, w1=w.w1, w3=w.w3, w2=w.w2)
     return pre_norm_block(x, norm1=w.norm1, attention=attention, norm2=w.norm2, feed_forward=feed_forward)
+
+
+def fill_cache(w: BlockWeights, x: torch.Tensor, *, rot: torch.Tensor, cache: LayerKVCache, start: int = 0) -> None:
+    """Only the keys/values a block would store for x (R, L, d) at [start, start + L): for a last block
+    whose outputs at these positions nobody reads, only later queries attend to them."""
+    _, k, v = _project(w, w.norm1(x), rot)
+    cache.update(start, k, v)
 
 
 BlockFn = Callable[..., torch.Tensor]  # run_block or a compiled version of it
