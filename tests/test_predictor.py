@@ -231,6 +231,15 @@ def test_upstream_kronos_small_regression():
                             [df.iloc[:ctx][cols].to_numpy(np.float64)])
 
 
+@pytest.mark.parametrize("method", ["fast", "reference"])
+def test_horizon_longer_than_the_context_is_a_clear_error(tiny_models, method):
+    model, tok = tiny_models
+    x = np.abs(np.random.default_rng(0).normal(100, 5, (20, 6))) + 1
+    with pytest.raises(ValueError, match="horizon .pred_len. 10 exceeds max_context 8"):
+        KronosPredictor(model, tok, max_context=8).forecast_arrays(
+            [x], [np.zeros((20, 5), np.int64)], [np.zeros((10, 5), np.int64)], horizon=10, quiet=True, method=method)
+
+
 def test_half_precision_is_cuda_only(reference_models):
     model, tok = reference_models
     with pytest.raises(ValueError, match="CUDA only"):

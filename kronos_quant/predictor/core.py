@@ -177,6 +177,9 @@ class BatchPredictor:
 
     def _run_chunk(self, xs: list[np.ndarray], past: list[np.ndarray], fut: list[np.ndarray], horizon: int,
                    sampling: SamplingSpec, seeds: list[int], method: str) -> np.ndarray:
+        if horizon > self.max_context:
+            raise ValueError(f"horizon (pred_len) {horizon} exceeds max_context {self.max_context}: the tokenizer "
+                             "decodes at most max_context tokens; shorten the horizon or raise max_context")
         norm = [normalize(x, self.clip) for x in xs]
         means = np.stack([m for _, m, _ in norm])  # (B, 6)
         stds = np.stack([s for _, _, s in norm])
