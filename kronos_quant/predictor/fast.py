@@ -3,8 +3,10 @@
 Shaped like gpt-fast's decoder: ``prefill`` runs the contexts once and fills the caches,
 ``decode_step`` advances every row by one cached token, ``recompute_window`` handles rows whose
 window slid past ``max_context``, and ``fast_generate`` is the short loop that samples from them.
-The arithmetic runs through ``kernels`` (the fast variant of ``model.layers``' blocks), so the
-paths agree with the reference path (``reference.py``) to float rounding, token for token.
+``encode_ragged`` and ``decode_paths`` do the tokenizer's work once per call (the latter decodes
+each series' context once for all its samples). The arithmetic runs through ``kernels`` (the
+fast variant of ``model.layers``' blocks), so the paths agree with the reference path
+(``reference.py``) to float rounding, token for token.
 
 Layout. B series of different lengths are left-padded to a common length, so that every
 row's newest token sits in the same column; RoPE positions are per row (0 at the row's first
