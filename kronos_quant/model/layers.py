@@ -285,14 +285,17 @@ class HierarchicalEmbedding(nn.Module):
     def split_token(self, token_ids: torch.Tensor, s2_bits: int) -> tuple[torch.Tensor, torch.Tensor]:
         return token_ids >> s2_bits, token_ids & ((1 << s2_bits) - 1)
 
-    def forward(self, token_ids: torch.Tensor | list[torch.Tensor] | tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    def forward(self, token_ids: torch.Tensor | list[torch.Tensor] | tuple[torch.Tensor, torch.Tensor], *,
+                fusion: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+        """ids (B, L) (or [s1, s2]) -> (B, L, d). ``fusion``: another copy of ``fusion_proj`` to apply
+        (the fast predictor's prepacked one)."""
         if isinstance(token_ids, (list, tuple)):
             s1_ids, s2_ids = token_ids
         else:
             s1_ids, s2_ids = self.split_token(token_ids, self.s2_bits)
         s1_emb = self.emb_s1(s1_ids) * math.sqrt(self.d_model)
         s2_emb = self.emb_s2(s2_ids) * math.sqrt(self.d_model)
-        return self.fusion_proj(torch.cat([s1_emb, s2_emb], dim=-1))
+        return (fusion or self.fusion_proj)(torch.cat([s1_emb, s2_emb], dim=-1))
 
 
 class FixedEmbedding(nn.Module):

@@ -235,7 +235,7 @@ def prefill(model: Kronos, mw: ModelWeights, s1: torch.Tensor, s2: torch.Tensor,
     cache, each sized for ``max_len`` positions and holding the C context positions.
     """
     caches = [LayerKVCache(max_len) for _ in mw.blocks]
-    h = model.embed(s1, s2, stamps)  # (B, C, d)
+    h = model.embed(s1, s2, stamps, fusion=mw.fusion)  # (B, C, d)
     h = mw.final_norm(_run_blocks(mw.blocks, mw.rotary, h, pad, caches=caches, block_fn=block_fn))
     dep_cache = LayerKVCache(max_len)
     k, v = dep_cache.update(0, *mw.cross_kv(h))
@@ -248,7 +248,7 @@ def decode_step(model: Kronos, mw: ModelWeights, state: DecodeState, col: int, *
     """Advance all N rows by one cached token: the token at column ``col - 1`` goes through the
     blocks (extending the caches); returns the heads for the token at ``col``."""
     c = col - 1
-    xt = model.embed(state.tok1[:, c:col], state.tok2[:, c:col], state.stamps[:, c:col])  # (N, 1, d)
+    xt = model.embed(state.tok1[:, c:col], state.tok2[:, c:col], state.stamps[:, c:col], fusion=mw.fusion)
     rot = rope_tables(mw.rotary, (c - state.pad)[:, None])  # (N, 1, 1, 1, hd/2)
     key_ok = _key_mask(state.pad, col)[:, None, None, :] if state.padded else None  # (N, 1, 1, col)
     for block, cache in zip(mw.blocks, state.caches):
@@ -263,7 +263,8 @@ def recompute_window(model: Kronos, mw: ModelWeights, state: DecodeState, rows: 
     """Rows whose window slid: the reference's computation over their last ``max_context`` tokens
     (columns [col - max_context, col)) from position 0, without caches. rows: (R,) indices."""
     span = slice(col - max_context, col)
-    h = model.embed(state.tok1[rows, span], state.tok2[rows, span], state.stamps[rows, span])  # (R, ctx, d)
+    h = model.embed(state.tok1[rows, span], state.tok2[rows, span], state.stamps[rows, span],
+                    fusion=mw.fusion)  # (R, ctx, d)
     rot = rope_tables(mw.rotary, torch.arange(max_context, device=h.device))
     for block in mw.blocks:
         h = block_fn(block, h, rot=rot, causal=True)

@@ -280,11 +280,14 @@ class TokenizerWeights(_Cached):
 
 
 class ModelWeights(_Cached):
-    """The predictor after its embedding (``Kronos.embed`` runs as is): blocks, final norm, s1 head,
-    dependency layer and s2 head."""
+    """The predictor's fast copy: the embedding's fusion projection (``Kronos.embed(..., fusion=)``),
+    blocks, final norm, s1 head, and the dependency layer with the s2 head (``s2_logits``, the fast
+    variant of ``DependencyAwareLayer`` + ``DualHead.cond_forward`` for one query over cached keys/values)."""
 
     def __init__(self, model: Kronos, pack: bool) -> None:
         self.packed = pack
+        fusion = model.embedding.fusion_proj
+        self.fusion = FrozenLinear(fusion.weight, fusion.bias, pack)
         self.blocks = [BlockWeights.of(b, pack) for b in model.transformer]  # type: ignore[arg-type]
         self.rotary = model.transformer[0].self_attn.rotary  # type: ignore[union-attr]
         cross = model.dep_layer.cross_attn
