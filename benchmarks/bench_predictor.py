@@ -3,18 +3,28 @@
     python benchmarks/bench_predictor.py                 # CPU cases, each against the reference in the same run
     python benchmarks/bench_predictor.py --ablation      # plus the fast path without the oneDNN kernels
     python benchmarks/bench_predictor.py --gpu           # plus GPU throughput (needs CUDA)
+    python benchmarks/bench_predictor.py --cases --original ../kronos-original   # W against the original only
+    python benchmarks/bench_predictor.py --threads 1 ...  # one thread: ratios barely move when other jobs run
 
 Workload W: Kronos-small + Kronos-Tokenizer-base dimensions (random weights), 8 series, lookback
 400, horizon 20, one greedy sample. Each case runs in a fresh subprocess so peak memory is its own.
 Prints wall time, generated tokens/s, peak memory, speedup, whether greedy outputs are identical,
 and the fraction of a plain matmul's FLOP rate (measured in the same run) that the fast path achieves.
+
+``--original PATH`` times the original implementation (a checkout of github.com/shiyu-coder/Kronos
+at PATH, imported from there at run time; DEVELOPERS.md says how to get one) on W with the same
+random weights, in one process with this project's fast path: both through ``predict_batch`` on
+the same frames, calls interleaved, the median of ``--original-repeats`` each, and whether the
+greedy outputs agree.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import multiprocessing as mp
+import os
 import sys
 import time
 from pathlib import Path
@@ -69,8 +79,6 @@ def model_flops(spec: dict, lengths: list[int], ctx: int) -> float:
 
 def _run_case(spec: dict, method: str, device: str, dtype: str, warmup: bool, repeats: int, env: dict,
               q: mp.Queue) -> None:
-    import os
-
     os.environ.update(env)
     from kronos_quant import KronosPredictor, SamplingSpec
 
@@ -127,6 +135,99 @@ def agreement(fast: dict, ref: dict, greedy: bool) -> str:
     return f"tokens, {err:.0e}" if err < 1e-4 else f"NO, {err:.0e}"
 
 
+def load_original(path: Path):
+    """The original project's ``model`` package, imported from a checkout at ``path``."""
+    path = path.expanduser().resolve()
+    if not (path / "model" / "kronos.py").is_file():
+        raise SystemExit(f"--original {path}: no model/kronos.py there; pass a checkout of "
+                         "github.com/shiyu-coder/Kronos (see DEVELOPERS.md)")
+    for dep in ("einops", "huggingface_hub"):
+        if importlib.util.find_spec(dep) is None:
+            raise SystemExit(f"--original needs {dep!r}, which the original imports: pip install {dep}")
+    sys.path.insert(0, str(path))
+    try:
+        original = importlib.import_module("model")
+    finally:
+        sys.path.remove(str(path))
+    if Path(original.__file__).resolve().parent != path / "model":
+        raise SystemExit(f"--original: 'import model' found {original.__file__}, not {path / 'model'}; "
+                         "run from a directory without another 'model' package")
+    return original
+
+
+def _frames(spec: dict):
+    """W as the original's API takes it: frames of OHLCV plus past and future timestamps (business days)."""
+    import pandas as pd
+
+    xs, _, _ = _inputs(spec)
+    cols = ["open", "high", "low", "close", "volume", "amount"]
+    dfs, past, future = [], [], []
+    for x in xs:
+        ts = pd.Series(pd.bdate_range("2015-01-02", periods=len(x) + spec["horizon"]))
+        dfs.append(pd.DataFrame(x, columns=cols))
+        past.append(ts[:len(x)].reset_index(drop=True))
+        future.append(ts[len(x):].reset_index(drop=True))
+    return xs, dfs, past, future
+
+
+def against_original(path: Path, repeats: int, name: str = "W: b8 lb400 h20 s1 greedy") -> dict:
+    """Time the original's ``predict_batch`` and this project's fast path on one case, in this process."""
+    from kronos_quant import KronosPredictor
+
+    spec = CASES[name]
+    original = load_original(path)
+    model, tok = random_small_models()
+    o_model, o_tok = original.Kronos(**KRONOS_SMALL).eval(), original.KronosTokenizer(**TOKENIZER_BASE).eval()
+    o_model.load_state_dict(model.state_dict(), strict=True)  # the same random weights
+    o_tok.load_state_dict(tok.state_dict(), strict=True)
+    ours = KronosPredictor(model, tok, device="cpu", max_context=512)
+    theirs = original.KronosPredictor(o_model, o_tok, device="cpu", max_context=512)
+    xs, dfs, past, future = _frames(spec)
+    kw = dict(T=1.0, top_k=1 if spec["greedy"] else 0, top_p=1.0 if spec["greedy"] else 0.9,
+              sample_count=spec["samples"], verbose=False)
+    for pred in (ours, theirs):  # warm-up: thread pools, allocator, weight packing are not what we measure
+        pred.predict_batch([dfs[0][:32]], [past[0][:32]], [future[0][:2]], 2, **kw)
+    walls: dict[str, list[float]] = {"original": [], "fast": []}
+    outs = {}
+    for _ in range(repeats):  # interleaved, so that load on a shared machine hits both alike
+        for label, pred in (("original", theirs), ("fast", ours)):
+            t0 = time.perf_counter()
+            res = pred.predict_batch(dfs, past, future, spec["horizon"], **kw)
+            walls[label].append(time.perf_counter() - t0)
+            outs[label] = np.stack([r.to_numpy(np.float64) for r in res])  # (B, H, 6)
+    scale = np.stack([x.std(0) + np.abs(x.mean(0)) for x in xs])[:, None, :]
+    err = float((np.abs(outs["fast"] - outs["original"]) / scale).max())
+    med = {k: float(np.median(v)) for k, v in walls.items()}
+    return dict(case=name, walls=walls, median=med, ratio=med["original"] / med["fast"], max_scaled_diff=err,
+                same_tokens=bool(err < 1e-4) if spec["greedy"] else None, original_path=str(path),
+                original_commit=_git_head(path))
+
+
+def _git_head(path: Path) -> str | None:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def print_original(res: dict) -> None:
+    n = len(res["walls"]["fast"])
+    print(f"\n{res['case']} against the original ({res['original_path']} @ {res['original_commit'] or '?'}), "
+          f"one process, {n} interleaved calls each")
+    for label in ("original", "fast"):
+        w = res["walls"][label]
+        print(f"  {label:9} median {res['median'][label]:7.2f} s   min {min(w):7.2f}   max {max(w):7.2f}   "
+              f"all {' '.join(f'{x:.2f}' for x in w)}")
+    agree = "n/a (sampled)" if res["same_tokens"] is None else (
+        f"same greedy tokens (paths differ by <= {res['max_scaled_diff']:.0e} of each column's scale)"
+        if res["same_tokens"] else f"DIFFERENT tokens (max difference {res['max_scaled_diff']:.2e} of the scale)")
+    fastest = min(res["walls"]["original"]) / min(res["walls"]["fast"])
+    print(f"  speedup (median original / median fast): {res['ratio']:.1f}x (fastest calls: {fastest:.1f}x); {agree}")
+
+
 def gpu_throughput(device: str, dtypes: list[str], batches: list[int], total: int) -> None:
     """Series x steps per second for large batches, and the time for ``total`` forecasts (lookback 256, horizon 5)."""
     print(f"\nthroughput on {device}: lookback 256, horizon 5, 1 sample, greedy")
@@ -156,7 +257,15 @@ def main() -> None:
     ap.add_argument("--gpu-batches", type=int, nargs="*", default=[256, 1024, 4096])
     ap.add_argument("--gpu-total", type=int, default=125_000, help="forecasts in the one-call throughput run")
     ap.add_argument("--gpu-dtypes", nargs="*", default=["bfloat16", "float32"])
+    ap.add_argument("--original", type=Path, metavar="PATH",
+                    help="also time W on the original implementation, a checkout of shiyu-coder/Kronos at PATH")
+    ap.add_argument("--original-repeats", type=int, default=5, help="timed calls of each side for --original")
+    ap.add_argument("--threads", type=int, help="torch threads (default: torch's choice, one per core); 1 makes "
+                    "ratios far less sensitive to other jobs on a shared machine")
     args = ap.parse_args()
+    if args.threads:
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # the spawned case processes
+        torch.set_num_threads(args.threads)
     rate = matmul_gflops()
     print(f"machine: {machine()}")
     print(f"plain fp32 matmul (3200x512 @ 512x1024): {rate:.1f} GFLOP/s\n")
@@ -190,13 +299,18 @@ def main() -> None:
         rows.append(dict(case=name, fast_s=fast["wall"], fast_walls=fast["walls"], ref_s=ref["wall"] if ref else None,
                          plain_s=plain["wall"] if plain else None, tokens=tokens, fast_peak_mb=fast["peak_mb"],
                          ref_peak_mb=ref["peak_mb"] if ref else None, identical=same, matmul_fraction=frac))
+    original = None
+    if args.original is not None:
+        original = against_original(args.original, args.original_repeats)
+        print_original(original)
     if args.gpu:
         if args.gpu_device == "cuda" and not torch.cuda.is_available():
             raise SystemExit("--gpu needs CUDA; this machine has none (use --gpu-device cpu with small sizes to "
                              "check the script)")
         gpu_throughput(args.gpu_device, args.gpu_dtypes, args.gpu_batches, args.gpu_total)
     if args.json:
-        args.json.write_text(json.dumps(dict(machine=machine(), matmul_gflops=rate, rows=rows), indent=2))
+        args.json.write_text(json.dumps(dict(machine=machine(), matmul_gflops=rate, rows=rows, original=original),
+                                        indent=2))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kronos_quant.model.layers import TransformerBlock, apply_rotary
+from kronos_quant.model.layers import RMSNorm, TransformerBlock, apply_rotary, rms_norm
 from kronos_quant.predictor import kernels as K
 
 
@@ -63,8 +63,78 @@ def test_run_block_equals_module_forward(pack):
     x = torch.randn(2, 7, 32)
     with torch.inference_mode():
         want = block(x)
-        got = K.run_block(weights, x, K.rope_tables(block.self_attn.rotary, torch.arange(7)), None, causal=True)
+        got = K.run_block(weights, x, rot=K.rope_tables(block.self_attn.rotary, torch.arange(7)), causal=True)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_rms_norm_in_place_form_has_the_same_bits_and_still_trains():
+    """Without autograd ``rms_norm`` reuses temporaries in place; the bits equal the plain formula's."""
+    norm = RMSNorm(16)
+    with torch.no_grad():
+        norm.weight.add_(torch.randn(16))
+    x = torch.randn(3, 5, 16) * 4
+    plain = (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + norm.eps)) * norm.weight
+    with torch.inference_mode():
+        assert torch.equal(norm(x), plain.detach())
+        assert torch.equal(rms_norm(x, weight=norm.weight, eps=norm.eps), F.rms_norm(x, (16,), norm.weight, norm.eps))
+    y = norm(x.requires_grad_())  # the autograd form
+    y.sum().backward()
+    assert torch.equal(y.detach(), plain.detach()) and norm.weight.grad is not None and x.grad is not None
+
+
+@pytest.mark.parametrize("pack", [False, True])
+def test_run_block_with_padding_mask_and_cache(pack):
+    """Left padding + mask equals the module on the unpadded row; a cached second chunk equals one pass;
+    ``fill_cache`` stores what ``run_block`` stores."""
+    if pack and not K.onednn_available():
+        pytest.skip("oneDNN linear ops are not available in this torch build")
+    from kronos_quant.predictor.fast import _key_mask, _self_mask
+    from kronos_quant.predictor.kv_cache import LayerKVCache
+
+    block = _block(1)
+    weights = K.BlockWeights.of(block, pack)
+    rotary = block.self_attn.rotary
+    x = torch.randn(2, 9, 32)
+    pad = torch.tensor([0, 3])
+    pos = (torch.arange(9)[None, :] - pad[:, None]).clamp_min(0)
+    with torch.inference_mode():
+        mask = _self_mask(_key_mask(pad, 9))
+        full = K.run_block(weights, x, rot=K.rope_tables(rotary, pos), mask=mask, causal=True)
+        alone = block(x[1:, 3:])  # the padded row without its padding
+        head, tail = LayerKVCache(9), LayerKVCache(9)
+        first = K.run_block(weights, x[:, :6], rot=K.rope_tables(rotary, pos[:, :6]), mask=mask[:, :, :6, :6],
+                            cache=head)
+        K.fill_cache(weights, x[:, :6], rot=K.rope_tables(rotary, pos[:, :6]), cache=tail)
+        second = K.run_block(weights, x[:, 6:], rot=K.rope_tables(rotary, pos[:, 6:]), mask=mask[:, :, 6:],
+                             cache=head, start=6)
+    torch.testing.assert_close(full[1:, 3:], alone, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(torch.cat([first, second], 1), full, rtol=1e-5, atol=1e-5)
+    assert torch.equal(tail.k[:, :, :6], head.k[:, :, :6]) and torch.equal(tail.v[:, :, :6], head.v[:, :, :6])
+
+
+@pytest.mark.parametrize("max_context", [64, 30])
+def test_decode_paths_equals_the_tokenizer_on_each_rows_window(tiny_models, max_context):
+    """Shared context parts decoded once per series, then S samples' generated tokens: the same numbers
+    as ``KronosTokenizer.decode`` on each row's last min(T + H, max_context) tokens (ragged, S = 3,
+    and past the window with max_context 30)."""
+    from kronos_quant.predictor.fast import DecodeState, decode_paths
+
+    _, tok = tiny_models
+    gen = torch.Generator().manual_seed(5)
+    hist, horizon, reps = [25, 12, 40], 4, 3
+    width = min(max(hist), max_context)
+    ids = [torch.randint(0, 16, (len(hist) * reps, width + horizon), generator=gen) for _ in range(2)]
+    for b in range(len(hist)):  # the samples of a series share its context columns
+        for i in (0, 1):
+            ids[i][b * reps:(b + 1) * reps, :width] = ids[i][b * reps, :width]
+    state = DecodeState(ids[0], ids[1], torch.zeros(1), torch.zeros(1), (), False, [], None, width)  # type: ignore[arg-type]
+    got = decode_paths(tok, state, hist, horizon=horizon, max_context=max_context, repeats=reps)
+    assert got.shape == (len(hist) * reps, horizon, 6)
+    for row in range(len(hist) * reps):
+        window = min(hist[row // reps] + horizon, max_context)
+        cols = slice(width + horizon - window, width + horizon)
+        want = tok.decode([ids[0][row:row + 1, cols], ids[1][row:row + 1, cols]], half=True)[0, -horizon:]
+        torch.testing.assert_close(got[row], want, rtol=1e-5, atol=1e-5, msg=f"row {row}")
 
 
 def test_cached_weights_follow_in_place_changes(tiny_models):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ from kronos_quant.errors import ModelUnavailableError
 from tests.conftest import shared_path
 
 COLS = ["open", "high", "low", "close", "volume", "amount"]
+MICRO = Path(__file__).resolve().parent / "fixtures" / "kronos-micro"
 
 
 def _cases():
@@ -42,6 +44,57 @@ def test_greedy_conformance_cases(reference_models, method):
             np.testing.assert_allclose(out[COLS].to_numpy(), exp[COLS].to_numpy(), rtol=1e-4, atol=1e-5,
                                        err_msg=f"{case['id']} ({method})")
             assert list(out.index) == list(pd.DatetimeIndex(y))
+
+
+@pytest.fixture(scope="module")
+def micro():
+    """The committed micro checkpoint, bars and the ORIGINAL implementation's greedy outputs (no ../shared needed).
+
+    Made by tests/fixtures/kronos-micro/make_fixture.py with github.com/shiyu-coder/Kronos itself.
+    """
+    from kronos_quant import Kronos, KronosTokenizer
+
+    bars = pd.read_csv(MICRO / "bars.csv", parse_dates=["timestamps"])
+    cases = json.loads((MICRO / "cases.json").read_text())["cases"]
+    return (Kronos.from_pretrained(str(MICRO / "predictor")), KronosTokenizer.from_pretrained(str(MICRO / "tokenizer")),
+            bars, {c["id"]: c for c in cases})
+
+
+def _micro_inputs(bars, case, horizon=None):
+    lb, h = case["lookback"], horizon or case["pred_len"]
+    frames = [bars.iloc[s:s + lb][case.get("columns", COLS)].reset_index(drop=True) for s in case["starts"]]
+    past = [bars["timestamps"].iloc[s:s + lb].reset_index(drop=True) for s in case["starts"]]
+    future = [bars["timestamps"].iloc[s + lb:s + lb + h].reset_index(drop=True) for s in case["starts"]]
+    return frames, past, future
+
+
+@pytest.mark.parametrize("method", ["fast", "reference"])
+def test_greedy_matches_the_original_on_the_committed_micro_fixture(micro, method):
+    """Both paths reproduce the original's greedy forecasts: plain, past the window, OHLC only, a batch."""
+    model, tok, bars, cases = micro
+    kw = dict(T=1.0, top_k=1, top_p=1.0, sample_count=1, verbose=False)
+    for case in cases.values():
+        pred = KronosPredictor(model, tok, device="cpu", max_context=case["max_context"], method=method)
+        outs = pred.predict_batch(*_micro_inputs(bars, case), case["pred_len"], **kw)
+        for out, want in zip(outs, case["expected"], strict=True):
+            np.testing.assert_allclose(out[COLS].to_numpy(), np.asarray(want), rtol=1e-4, atol=1e-5,
+                                       err_msg=f"{case['id']} ({method})")
+
+
+def test_ragged_batch_matches_the_original_on_the_committed_micro_fixture(micro):
+    """Series of different lengths in one left-padded batch (which the original cannot run) give the
+    original's per-series numbers. The 40-bar series is forecast 5 steps: greedy decoding and the
+    causal decoder make those the first 5 of its 6-step forecast."""
+    model, tok, bars, cases = micro
+    long, batch = cases["greedy_lb40_h6"], cases["batch_lb32_h5"]
+    f1, p1, y1 = _micro_inputs(bars, long, horizon=5)
+    f2, p2, y2 = _micro_inputs(bars, batch)
+    outs = KronosPredictor(model, tok, device="cpu").predict_batch(
+        f2[:1] + f1 + f2[1:], p2[:1] + p1 + p2[1:], y2[:1] + y1 + y2[1:], 5, T=1.0, top_k=1, sample_count=1,
+        verbose=False)
+    want = [batch["expected"][0], long["expected"][0][:5], *batch["expected"][1:]]
+    for i, (out, exp) in enumerate(zip(outs, want, strict=True)):
+        np.testing.assert_allclose(out[COLS].to_numpy(), np.asarray(exp), rtol=1e-4, atol=1e-5, err_msg=f"series {i}")
 
 
 def _windows(a_share, lengths, starts, horizon):
@@ -176,6 +229,15 @@ def test_upstream_kronos_small_regression():
                            verbose=False)
         _assert_same_tokens(out[cols].to_numpy()[None, None], want[None, None],
                             [df.iloc[:ctx][cols].to_numpy(np.float64)])
+
+
+@pytest.mark.parametrize("method", ["fast", "reference"])
+def test_horizon_longer_than_the_context_is_a_clear_error(tiny_models, method):
+    model, tok = tiny_models
+    x = np.abs(np.random.default_rng(0).normal(100, 5, (20, 6))) + 1
+    with pytest.raises(ValueError, match="horizon .pred_len. 10 exceeds max_context 8"):
+        KronosPredictor(model, tok, max_context=8).forecast_arrays(
+            [x], [np.zeros((20, 5), np.int64)], [np.zeros((10, 5), np.int64)], horizon=10, quiet=True, method=method)
 
 
 def test_half_precision_is_cuda_only(reference_models):

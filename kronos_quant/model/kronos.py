@@ -7,6 +7,8 @@ normalisation or sampling (see ``kronos_quant.predictor``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -63,9 +65,13 @@ class Kronos(HubMixin, nn.Module):
         elif isinstance(module, RMSNorm):
             nn.init.ones_(module.weight)
 
-    def embed(self, s1_ids: torch.Tensor, s2_ids: torch.Tensor, stamp: torch.Tensor | None) -> torch.Tensor:
-        """(B, L) ids and (B, L, 5) stamps -> (B, L, d) block inputs (token + temporal embedding)."""
-        x = self.embedding([s1_ids, s2_ids])
+    def embed(self, s1_ids: torch.Tensor, s2_ids: torch.Tensor, stamp: torch.Tensor | None, *,
+              fusion: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+        """(B, L) ids and (B, L, 5) stamps -> (B, L, d) block inputs (token + temporal embedding).
+
+        fusion: a copy of the embedding's fusion projection to use instead (the fast predictor's).
+        """
+        x = self.embedding([s1_ids, s2_ids], fusion=fusion)
         if stamp is not None:
             x = x + self.time_emb(stamp)
         return self.token_drop(x)

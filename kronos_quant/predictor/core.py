@@ -184,6 +184,9 @@ class BatchPredictor:
 
     def _run_chunk(self, xs: list[np.ndarray], past: list[np.ndarray], fut: list[np.ndarray], horizon: int,
                    sampling: SamplingSpec, seeds: list[int], method: str) -> np.ndarray:
+        if horizon > self.max_context:
+            raise ValueError(f"horizon (pred_len) {horizon} exceeds max_context {self.max_context}: the tokenizer "
+                             "decodes at most max_context tokens; shorten the horizon or raise max_context")
         norm = [normalize(x, self.clip) for x in xs]
         means = np.stack([m for _, m, _ in norm])  # (B, 6)
         stds = np.stack([s for _, _, s in norm])
@@ -210,8 +213,8 @@ class BatchPredictor:
             stamps[i, length - len(z):length] = np.asarray(ps)
             stamps[i, length:] = np.asarray(fs)
         pad = torch.tensor([length - n for n in lengths], device=self.device)
-        settings = GenerationSettings(self.max_context, horizon, sampling.temperature, sampling.top_k,
-                                      sampling.top_p, sampling.sample_count)
+        settings = GenerationSettings(max_context=self.max_context, pred_len=horizon, temperature=sampling.temperature,
+                                      top_k=sampling.top_k, top_p=sampling.top_p, sample_count=sampling.sample_count)
         weights = (ModelWeights.of(self.model, self._pack), TokenizerWeights.of(self.tokenizer, self._pack))
         return fast_generate(self.tokenizer, self.model, torch.from_numpy(x).to(self.device), pad,
                              torch.from_numpy(stamps).to(self.device), settings, keys, weights=weights,

@@ -1,5 +1,13 @@
 """The fast forecasting path: batched tokenizer work, prefill once, KV-cached decoding.
 
+Shaped like gpt-fast's decoder: ``prefill`` runs the contexts once and fills the caches,
+``decode_step`` advances every row by one cached token, ``recompute_window`` handles rows whose
+window slid past ``max_context``, and ``fast_generate`` is the short loop that samples from them.
+``encode_ragged`` and ``decode_paths`` do the tokenizer's work once per call (the latter decodes
+each series' context once for all its samples). The arithmetic runs through ``kernels`` (the
+fast variant of ``model.layers``' blocks), so the paths agree with the reference path
+(``reference.py``) to float rounding, token for token.
+
 Layout. B series of different lengths are left-padded to a common length, so that every
 row's newest token sits in the same column; RoPE positions are per row (0 at the row's first
 real token) and masks hide the padding. With S samples the context is encoded and prefilled
@@ -12,9 +20,6 @@ last ``max_context`` tokens at each step, exactly as the reference does. The s2 
 the cross-attention keys/values of the context the same way (its query is one token, at
 rotary position 0, so keys carry no rotation).
 
-The arithmetic runs through ``kernels`` (fused, prepacked copies of the weights); the
-reference path uses the modules themselves, so the two agree to float rounding, token for token.
-
 Knows nothing about DataFrames, dates or normalisation.
 """
 
@@ -25,22 +30,27 @@ from dataclasses import dataclass
 import torch
 
 from kronos_quant.model import Kronos, KronosTokenizer
-from kronos_quant.model.layers import LayerKVCache
 from kronos_quant.predictor.kernels import (
     BlockFn,
     BlockWeights,
     ModelWeights,
     TokenizerWeights,
+    fill_cache,
     rope_tables,
     run_block,
 )
+from kronos_quant.predictor.kv_cache import LayerKVCache
 from kronos_quant.predictor.sampling import counter_uniforms, sample_tokens
 
-__all__ = ["fast_generate", "encode_ragged", "decode_ragged", "GenerationSettings"]
+__all__ = ["fast_generate", "prefill", "decode_step", "recompute_window", "encode_ragged", "decode_paths",
+           "GenerationSettings", "DecodeState", "Heads"]
 
 
 @dataclass(frozen=True)
 class GenerationSettings:
+    """max_context: the model's window in tokens; pred_len: the horizon H in bars; temperature, top_k,
+    top_p: sampling (top_k = 1 is greedy); sample_count: S paths per series."""
+
     max_context: int
     pred_len: int
     temperature: float = 1.0
@@ -49,10 +59,84 @@ class GenerationSettings:
     sample_count: int = 1
 
 
-def _left_pad_mask(pad: torch.Tensor, length: int) -> torch.Tensor:
+def _repeat_rows(t: torch.Tensor, repeats: int) -> torch.Tensor:
+    """Row i * repeats + j of the result copies row i of t."""
+    return t.repeat_interleave(repeats, 0) if repeats > 1 else t
+
+
+@dataclass
+class Heads:
+    """What sampling needs for R rows at one step.
+
+    s1_logits: (R, V1). hidden: (R, 1, d) the newest normed hidden state. dep_k, dep_v:
+    (R, 4, L, hd) the dependency layer's keys/values over the row's context; dep_mask: (R, 1, 1, L)
+    True = real token, or None when every key is real.
+    """
+
+    s1_logits: torch.Tensor
+    hidden: torch.Tensor
+    dep_k: torch.Tensor
+    dep_v: torch.Tensor
+    dep_mask: torch.Tensor | None
+
+    def s2_logits(self, weights: ModelWeights, s1_ids: torch.Tensor) -> torch.Tensor:
+        """float32 (R, V2) logits of s2 given the sampled s1 ids (R,)."""
+        return weights.s2_logits(s1_ids, self.dep_k, self.dep_v, self.dep_mask, self.hidden)
+
+    def select(self, rows: torch.Tensor) -> Heads:
+        """The heads of rows (R',) only."""
+        mask = None if self.dep_mask is None else self.dep_mask[rows]
+        return Heads(self.s1_logits[rows], self.hidden[rows], self.dep_k[rows], self.dep_v[rows], mask)
+
+    def repeat_rows(self, repeats: int) -> Heads:
+        """Row i * repeats + j copies row i."""
+        if repeats == 1:
+            return self
+        mask = None if self.dep_mask is None else _repeat_rows(self.dep_mask, repeats)
+        return Heads(_repeat_rows(self.s1_logits, repeats), _repeat_rows(self.hidden, repeats),
+                     _repeat_rows(self.dep_k, repeats), _repeat_rows(self.dep_v, repeats), mask)
+
+
+@dataclass
+class DecodeState:
+    """The decode loop's state for N rows (row b * S + s is sample s of series b).
+
+    tok1, tok2: (N, C + H) s1/s2 ids, the model's C = ``width`` context columns, then the
+    generated ones. stamps: (N, C + H, 5). pad: (N,) left padding of the context columns.
+    visible: the N rows' real context tokens, min(T, max_context), on the host (so that the loop
+    never waits for the device); padded: whether any row has padding. caches: one per block;
+    dep_cache: the dependency layer's.
+    """
+
+    tok1: torch.Tensor
+    tok2: torch.Tensor
+    stamps: torch.Tensor
+    pad: torch.Tensor
+    visible: tuple[int, ...]
+    padded: bool
+    caches: list[LayerKVCache]
+    dep_cache: LayerKVCache
+    width: int
+
+    @classmethod
+    def fan_out(cls, s1: torch.Tensor, s2: torch.Tensor, stamps: torch.Tensor, pad: torch.Tensor,
+                visible: list[int], caches: list[LayerKVCache], dep_cache: LayerKVCache, *, horizon: int,
+                repeats: int) -> DecodeState:
+        """The state after a prefill of B series (ids (B, C), stamps (B, C + H, 5)), each repeated ``repeats`` times."""
+        width = s1.shape[1]
+        tok1 = s1.new_zeros(s1.shape[0] * repeats, width + horizon)
+        tok2 = torch.zeros_like(tok1)
+        tok1[:, :width] = _repeat_rows(s1, repeats)
+        tok2[:, :width] = _repeat_rows(s2, repeats)
+        return cls(tok1, tok2, _repeat_rows(stamps, repeats), _repeat_rows(pad, repeats),
+                   tuple(v for v in visible for _ in range(repeats)),
+                   min(visible) < width, [c.repeat_rows(repeats) for c in caches], dep_cache.repeat_rows(repeats),
+                   width)
+
+
+def _key_mask(pad: torch.Tensor, length: int) -> torch.Tensor:
     """(R,) pad counts -> (R, length) True where the column holds a real token."""
-    cols = torch.arange(length, device=pad.device)
-    return cols[None, :] >= pad[:, None]
+    return torch.arange(length, device=pad.device)[None, :] >= pad[:, None]
 
 
 def _self_mask(valid: torch.Tensor) -> torch.Tensor:
@@ -60,28 +144,39 @@ def _self_mask(valid: torch.Tensor) -> torch.Tensor:
     length = valid.shape[1]
     idx = torch.arange(length, device=valid.device)
     causal = idx[None, :] <= idx[:, None]  # (L, L)
-    return (causal[None] & valid[:, None, :]) | torch.eye(length, dtype=torch.bool, device=valid.device)[None]
+    eye = torch.eye(length, dtype=torch.bool, device=valid.device)
+    return ((causal[None] & valid[:, None, :]) | eye[None])[:, None]
 
 
-def _run_blocks(blocks: list[BlockWeights], rotary: torch.nn.Module, x: torch.Tensor, pad: torch.Tensor,
-                caches: list[LayerKVCache] | None = None, block_fn: BlockFn = run_block) -> torch.Tensor:
-    """Run causal blocks over left-padded x (R, L, d) with per-row positions; optionally fill caches."""
+def _run_blocks(blocks: list[BlockWeights], rotary: torch.nn.Module, x: torch.Tensor, pad: torch.Tensor, *,
+                caches: list[LayerKVCache] | None = None, fill_last: bool = False,
+                block_fn: BlockFn = run_block) -> torch.Tensor | None:
+    """Causal blocks over left-padded x (R, L, d), positions counted from each row's first real token.
+
+    Fills ``caches`` (one per block) when given; returns (R, L, d). ``fill_last``: the final block
+    only stores its keys/values (nothing is returned).
+    """
     length = x.shape[1]
     if bool((pad == 0).all()):  # no padding: plain causal attention, shared rotary tables
         mask = None
         rot = rope_tables(rotary, torch.arange(length, device=x.device))  # (L, 1, 1, hd/2) complex
     else:
-        mask = _self_mask(_left_pad_mask(pad, length))[:, None]  # (R, 1, L, L)
+        mask = _self_mask(_key_mask(pad, length))  # (R, 1, L, L)
         pos = (torch.arange(length, device=x.device)[None, :] - pad[:, None]).clamp_min(0)  # (R, L)
         rot = rope_tables(rotary, pos)  # (R, L, 1, 1, hd/2)
     for j, block in enumerate(blocks):
-        x = block_fn(block, x, rot, mask, caches[j] if caches is not None else None, 0, True)
+        cache = caches[j] if caches is not None else None
+        if fill_last and j == len(blocks) - 1:
+            fill_cache(block, x, rot=rot, cache=cache)  # type: ignore[arg-type]
+            return None
+        x = block_fn(block, x, rot=rot, mask=mask, cache=cache, causal=True)
     return x
 
 
 @torch.inference_mode()
-def encode_ragged(tokenizer: KronosTokenizer, x: torch.Tensor, pad: torch.Tensor,
-                  weights: TokenizerWeights | None = None, block_fn: BlockFn = run_block) -> tuple[torch.Tensor, torch.Tensor]:
+def encode_ragged(tokenizer: KronosTokenizer, x: torch.Tensor, pad: torch.Tensor, *,
+                  weights: TokenizerWeights | None = None, block_fn: BlockFn = run_block
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """Left-padded normalised bars (B, L, 6), pad (B,) -> s1, s2 ids (B, L) (padding columns are junk)."""
     z = tokenizer.embed(x)
     if len(tokenizer.encoder):
@@ -93,19 +188,120 @@ def encode_ragged(tokenizer: KronosTokenizer, x: torch.Tensor, pad: torch.Tensor
 
 
 @torch.inference_mode()
-def decode_ragged(tokenizer: KronosTokenizer, s1: torch.Tensor, s2: torch.Tensor, pad: torch.Tensor,
-                  weights: TokenizerWeights | None = None, block_fn: BlockFn = run_block) -> torch.Tensor:
-    """Left-padded ids (R, L), pad (R,) -> reconstruction (R, L, 6) (padding rows are junk)."""
-    z = tokenizer.post_quant_embed(tokenizer.indices_to_bits([s1, s2], half=True))
-    if len(tokenizer.decoder):
-        tw = weights or TokenizerWeights.of(tokenizer)
-        z = _run_blocks(tw.decoder, tw.rotary, z, pad, block_fn=block_fn)
+def decode_paths(tokenizer: KronosTokenizer, state: DecodeState, hist_len: list[int], *, horizon: int,
+                 max_context: int, repeats: int, weights: TokenizerWeights | None = None,
+                 block_fn: BlockFn = run_block) -> torch.Tensor:
+    """The generated bars (N, H, 6) in normalised units, after all H tokens are sampled.
+
+    As the reference does, the tokenizer decodes each row's window, its last min(T + H, max_context)
+    tokens from position 0, and keeps the last H outputs. The decoder is causal, so the window's
+    context part -- the same for all S samples of a series -- is decoded once per series into KV
+    caches, and the samples' H generated tokens then attend to them. hist_len: T of each series.
+    """
+    tw = weights or TokenizerWeights.of(tokenizer)
+    prefix = [min(n + horizon, max_context) - horizon for n in hist_len]  # context tokens in each window
+    width, p = state.width, max(prefix)
+    device = state.tok1.device
+
+    def embed(s1: torch.Tensor, s2: torch.Tensor) -> torch.Tensor:
+        return tokenizer.post_quant_embed(tokenizer.indices_to_bits([s1, s2], half=True))
+
+    z = embed(state.tok1[:, width:], state.tok2[:, width:])  # (N, H, d) the generated tokens
+    if not len(tw.decoder):
+        return tokenizer.head(z)
+    caches = [LayerKVCache(p + horizon) for _ in tw.decoder]
+    pad = torch.tensor([p - n for n in prefix], device=device)  # (B,) left padding of the context parts
+    if p > 0:  # once per series: its first sample's row holds the shared context tokens
+        first = torch.arange(len(hist_len), device=device) * repeats
+        zc = embed(state.tok1[first, width - p:width], state.tok2[first, width - p:width])  # (B, P, d)
+        _run_blocks(tw.decoder, tw.rotary, zc, pad, caches=caches, fill_last=True, block_fn=block_fn)
+        caches = [c.repeat_rows(repeats) for c in caches]
+    pad = _repeat_rows(pad, repeats)  # (N,)
+    steps = torch.arange(horizon, device=device)
+    rot = rope_tables(tw.rotary, (p - pad)[:, None] + steps)  # (N, H, 1, 1, hd/2)
+    keys = torch.arange(p + horizon, device=device)
+    mask = (keys[None, None, :] >= pad[:, None, None]) & (keys[None, :] <= p + steps[:, None])  # (N, H, P + H)
+    for block, cache in zip(tw.decoder, caches):
+        z = block_fn(block, z, rot=rot, mask=mask[:, None], cache=cache, start=p)
     return tokenizer.head(z)
 
 
-def _gather_windows(buf: torch.Tensor, end: int, width: int) -> torch.Tensor:
-    """Columns [end - width, end) of buf (R, C, ...)."""
-    return buf[:, end - width:end]
+def prefill(model: Kronos, mw: ModelWeights, s1: torch.Tensor, s2: torch.Tensor, stamps: torch.Tensor,
+            pad: torch.Tensor, *, max_len: int, block_fn: BlockFn = run_block
+            ) -> tuple[Heads, list[LayerKVCache], LayerKVCache]:
+    """Run B left-padded contexts once: ids (B, C), stamps (B, C, 5), pad (B,).
+
+    Returns the heads at the newest column, the blocks' KV caches and the dependency layer's
+    cache, each sized for ``max_len`` positions and holding the C context positions.
+    """
+    caches = [LayerKVCache(max_len) for _ in mw.blocks]
+    h = model.embed(s1, s2, stamps, fusion=mw.fusion)  # (B, C, d)
+    h = mw.final_norm(_run_blocks(mw.blocks, mw.rotary, h, pad, caches=caches, block_fn=block_fn))
+    dep_cache = LayerKVCache(max_len)
+    k, v = dep_cache.update(0, *mw.cross_kv(h))
+    mask = _key_mask(pad, h.shape[1])[:, None, None, :] if bool((pad > 0).any()) else None
+    return Heads(mw.head_s1(h[:, -1]), h[:, -1:], k, v, mask), caches, dep_cache
+
+
+def decode_step(model: Kronos, mw: ModelWeights, state: DecodeState, col: int, *,
+                block_fn: BlockFn = run_block) -> Heads:
+    """Advance all N rows by one cached token: the token at column ``col - 1`` goes through the
+    blocks (extending the caches); returns the heads for the token at ``col``."""
+    c = col - 1
+    xt = model.embed(state.tok1[:, c:col], state.tok2[:, c:col], state.stamps[:, c:col], fusion=mw.fusion)
+    rot = rope_tables(mw.rotary, (c - state.pad)[:, None])  # (N, 1, 1, 1, hd/2)
+    key_ok = _key_mask(state.pad, col)[:, None, None, :] if state.padded else None  # (N, 1, 1, col)
+    for block, cache in zip(mw.blocks, state.caches):
+        xt = block_fn(block, xt, rot=rot, mask=key_ok, cache=cache, start=c)
+    h = mw.final_norm(xt)  # (N, 1, d)
+    k, v = state.dep_cache.update(c, *mw.cross_kv(h))
+    return Heads(mw.head_s1(h[:, 0]), h, k, v, key_ok)
+
+
+def recompute_window(model: Kronos, mw: ModelWeights, state: DecodeState, rows: torch.Tensor, col: int, *,
+                     max_context: int, block_fn: BlockFn = run_block) -> Heads:
+    """Rows whose window slid: the reference's computation over their last ``max_context`` tokens
+    (columns [col - max_context, col)) from position 0, without caches. rows: (R,) indices."""
+    span = slice(col - max_context, col)
+    h = model.embed(state.tok1[rows, span], state.tok2[rows, span], state.stamps[rows, span],
+                    fusion=mw.fusion)  # (R, ctx, d)
+    rot = rope_tables(mw.rotary, torch.arange(max_context, device=h.device))
+    for block in mw.blocks:
+        h = block_fn(block, h, rot=rot, causal=True)
+    h = mw.final_norm(h)
+    k, v = mw.cross_kv(h)  # (R, 4, ctx, hd)
+    return Heads(mw.head_s1(h[:, -1]), h[:, -1:], k, v, None)
+
+
+Group = tuple[torch.Tensor | None, Heads]  # (row indices, or None for all rows in order; their heads)
+
+
+def _next_heads(model: Kronos, mw: ModelWeights, state: DecodeState, col: int, max_context: int,
+                block_fn: BlockFn) -> list[Group]:
+    """The heads for column ``col`` of every row: cached steps, and window recomputes for rows past the window."""
+    step = col - state.width
+    sliding = [r for r, v in enumerate(state.visible) if v + step > max_context]
+    if not sliding:
+        return [(None, decode_step(model, mw, state, col, block_fn=block_fn))]
+    device = state.tok1.device
+    rows = torch.tensor(sliding, device=device)
+    window = recompute_window(model, mw, state, rows, col, max_context=max_context, block_fn=block_fn)
+    if len(sliding) == len(state.visible):
+        return [(None, window)]
+    keep = torch.tensor(sorted(set(range(len(state.visible))) - set(sliding)), device=device)
+    # the cached step runs for all rows (simpler than gathering caches); sliding rows never read theirs again
+    return [(keep, decode_step(model, mw, state, col, block_fn=block_fn).select(keep)), (rows, window)]
+
+
+def _merge(parts: list[tuple[torch.Tensor | None, torch.Tensor]]) -> torch.Tensor:
+    """Per-group (row indices, values (R', V)) -> values (N, V) in row order."""
+    if len(parts) == 1 and parts[0][0] is None:
+        return parts[0][1]
+    first = parts[0][1]
+    out = first.new_empty(sum(len(v) for _, v in parts), first.shape[1])
+    for rows, values in parts:
+        out[rows] = values.to(out.dtype)
+    return out
 
 
 @torch.inference_mode()
@@ -123,44 +319,20 @@ def fast_generate(tokenizer: KronosTokenizer, model: Kronos, x: torch.Tensor, x_
     """
     mw, tw = weights or (ModelWeights.of(model), TokenizerWeights.of(tokenizer))
     b, length, _ = x.shape
-    horizon, ctx, n_samples = settings.pred_len, settings.max_context, settings.sample_count
-    device = x.device
-    hist_len = length - x_pad  # (B,) real bars per series
+    horizon, ctx, rep = settings.pred_len, settings.max_context, settings.sample_count
+    hist_len = [length - p for p in x_pad.tolist()]  # real bars per series
 
-    # 1) tokenizer: encode all contexts in one pass; keep each row's last min(T, ctx) tokens
-    s1_all, s2_all = encode_ragged(tokenizer, x, x_pad, tw, block_fn)
-    lc = int(torch.clamp(hist_len, max=ctx).max())
-    tm = torch.clamp(hist_len, max=ctx)  # (B,) model-visible history
-    pad = lc - tm  # (B,) left padding in the model's layout
-    s1_ctx, s2_ctx = s1_all[:, length - lc:], s2_all[:, length - lc:]
-    st = stamps[:, length - lc:]  # (B, lc + H, 5)
+    # tokenizer: encode every context in one pass; the model sees each row's last min(T, ctx) tokens
+    s1, s2 = encode_ragged(tokenizer, x, x_pad, weights=tw, block_fn=block_fn)
+    visible = [min(n, ctx) for n in hist_len]
+    width = max(visible)  # C: context columns
+    pad = torch.tensor([width - v for v in visible], device=x.device)  # (B,)
+    s1, s2, stamps = s1[:, length - width:], s2[:, length - width:], stamps[:, length - width:]  # (B, C), (B, C + H, 5)
 
-    # 2) prefill once per series
-    caches = [LayerKVCache(lc + horizon) for _ in mw.blocks]
-    h = model.embed(s1_ctx, s2_ctx, st[:, :lc])
-    h = mw.final_norm(_run_blocks(mw.blocks, mw.rotary, h, pad, caches, block_fn))  # (B, lc, d)
-    dep_cache = LayerKVCache(lc + horizon)
-    dep_cache.update(0, *mw.cross_kv(h))
-    s1_logits = mw.head_s1(h[:, -1])  # (B, V1)
-    h_last = h[:, -1:]  # (B, 1, d)
-
-    # 3) fan out to N = B * S rows
-    n = b * n_samples
-    rep = n_samples
-    caches = [c.repeat_rows(rep) for c in caches]
-    dep_cache = dep_cache.repeat_rows(rep)
-    s1_logits = s1_logits.repeat_interleave(rep, 0)
-    h_last = h_last.repeat_interleave(rep, 0)
-    pad_n = pad.repeat_interleave(rep, 0)
-    tm_n = tm.repeat_interleave(rep, 0)
-    st_n = st.repeat_interleave(rep, 0)
-    tok1 = torch.zeros(n, lc + horizon, dtype=torch.long, device=device)
-    tok2 = torch.zeros_like(tok1)
-    tok1[:, :lc] = s1_ctx.repeat_interleave(rep, 0)
-    tok2[:, :lc] = s2_ctx.repeat_interleave(rep, 0)
-    cols = torch.arange(lc + horizon, device=device)
-    window_rot = rope_tables(mw.rotary, torch.arange(ctx, device=device))
-    any_pad = bool((pad > 0).any())
+    heads, caches, dep_cache = prefill(model, mw, s1, s2, stamps[:, :width], pad, max_len=width + horizon,
+                                       block_fn=block_fn)
+    state = DecodeState.fan_out(s1, s2, stamps, pad, visible, caches, dep_cache, horizon=horizon, repeats=rep)
+    heads = heads.repeat_rows(rep)
 
     def sample(logits: torch.Tensor, counter: int) -> torch.Tensor:
         u = counter_uniforms(row_keys, counter) if row_keys is not None else None
@@ -168,50 +340,13 @@ def fast_generate(tokenizer: KronosTokenizer, model: Kronos, x: torch.Tensor, x_
                              top_p=settings.top_p, uniforms=u)
 
     for i in range(horizon):
-        c = lc + i  # column of the token generated at this step
-        rows = None  # rows whose window slides at this step (recomputed in full)
-        if i == 0:
-            k_dep, v_dep = dep_cache.k[:, :, :lc], dep_cache.v[:, :, :lc]  # type: ignore[index]
-            dep_mask = (cols[None, :lc] >= pad_n[:, None])[:, None, None, :] if any_pad else None
-        else:
-            sliding = (tm_n + i) > ctx
-            if not bool(sliding.all()):  # cached step for all rows (sliding rows are overwritten below)
-                xt = model.embed(tok1[:, c - 1:c], tok2[:, c - 1:c], st_n[:, c - 1:c])  # (N, 1, d)
-                rot = rope_tables(mw.rotary, (c - 1 - pad_n)[:, None])  # (N, 1, 1, 1, hd/2)
-                key_ok = (cols[None, :c] >= pad_n[:, None])[:, None, None, :] if any_pad else None  # (N, 1, 1, c)
-                for j, block in enumerate(mw.blocks):
-                    xt = block_fn(block, xt, rot, key_ok, caches[j], c - 1, False)
-                h_last = mw.final_norm(xt)
-                k_dep, v_dep = dep_cache.update(c - 1, *mw.cross_kv(h_last))
-                dep_mask = key_ok
-                s1_logits = mw.head_s1(h_last[:, 0])
-            if bool(sliding.any()):  # the reference's computation: the last ctx tokens from position 0
-                rows = sliding.nonzero().squeeze(-1)
-                hw = model.embed(_gather_windows(tok1[rows], c, ctx), _gather_windows(tok2[rows], c, ctx),
-                              _gather_windows(st_n[rows], c, ctx))
-                for block in mw.blocks:
-                    hw = block_fn(block, hw, window_rot, None, None, 0, True)
-                context_w = mw.final_norm(hw)  # (R, ctx, d)
-                s1_logits = s1_logits.index_put((rows,), mw.head_s1(context_w[:, -1]).to(s1_logits.dtype))
-                kw, vw = mw.cross_kv(context_w)  # (R, 4, ctx, hd)
-        s1_new = sample(s1_logits, 2 * i)
-        if rows is None:
-            s2_logits = mw.s2_logits(s1_new, k_dep, v_dep, dep_mask, h_last)
-        else:
-            s2_logits = torch.empty(n, mw.head_s2.weight.shape[0], device=device, dtype=torch.float32)
-            keep = (~sliding).nonzero().squeeze(-1)
-            if keep.numel():
-                s2_logits[keep] = mw.s2_logits(s1_new[keep], k_dep[keep], v_dep[keep],
-                                               None if dep_mask is None else dep_mask[keep], h_last[keep])
-            s2_logits[rows] = mw.s2_logits(s1_new[rows], kw, vw, None, context_w[:, -1:])
-        s2_new = sample(s2_logits, 2 * i + 1)
-        tok1[:, c] = s1_new
-        tok2[:, c] = s2_new
+        col = width + i  # the column sampled at this step
+        groups = [(None, heads)] if i == 0 else _next_heads(model, mw, state, col, ctx, block_fn)
+        s1_new = sample(_merge([(rows, h.s1_logits) for rows, h in groups]), 2 * i)
+        s2_logits = _merge([(rows, h.s2_logits(mw, s1_new if rows is None else s1_new[rows])) for rows, h in groups])
+        state.tok1[:, col] = s1_new
+        state.tok2[:, col] = sample(s2_logits, 2 * i + 1)
 
-    # 4) decode once: each row's last min(T + H, ctx) tokens, left-padded to a common width
-    total = (hist_len + horizon).clamp(max=ctx).repeat_interleave(rep, 0)  # (N,)
-    width = int(total.max())
-    dec_pad = width - total
-    end = lc + horizon
-    z = decode_ragged(tokenizer, tok1[:, end - width:end], tok2[:, end - width:end], dec_pad, tw, block_fn)
-    return z[:, -horizon:, :].reshape(b, n_samples, horizon, z.shape[-1])
+    z = decode_paths(tokenizer, state, hist_len, horizon=horizon, max_context=ctx, repeats=rep, weights=tw,
+                     block_fn=block_fn)  # (N, H, 6)
+    return z.reshape(b, rep, horizon, z.shape[-1])

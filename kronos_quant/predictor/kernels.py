@@ -1,20 +1,22 @@
-"""Inference kernels of the fast path: fused, prepacked weights and lean block execution.
+"""The fast variant of the model's blocks: fused, prepacked weights and cache-aware attention.
 
-``ModelWeights`` and ``TokenizerWeights`` hold frozen inference copies of a Kronos model's and
-tokenizer's weights, and ``run_block`` executes one transformer block with them. The arithmetic
-is the modules' own (``kronos_quant.model.layers``); what changes is how it is scheduled, which
-affects speed and float rounding (~1e-6 relative), nothing else:
+The block's math lives in ``kronos_quant.model.layers`` (``pre_norm_block``, ``swiglu``,
+``rms_norm``); ``run_block`` calls those same functions with frozen inference copies of the
+weights. What this module adds is how the arithmetic is scheduled, which affects speed and float
+rounding (~1e-6 relative), nothing else:
 
 * The q/k/v projections are fused into one matrix, as are the dependency layer's k/v.
 * Rotary embedding as one complex multiplication. The rows of the q and k projections are
   permuted within each head so that the pairs RoPE rotates together, (i, i + hd/2), become
   adjacent; q and k are permuted alike, so every attention score q.k is unchanged. Keys in
   the caches live in this permuted layout; values and outputs are not permuted.
+* Attention reads and extends a ``LayerKVCache`` (prefill and decode steps); ``fill_cache`` computes
+  only what a block stores there (a last block whose outputs at those positions nobody reads).
 * On CPU in float32, matrices are prepacked for oneDNN when this torch build has it (the
   kernels ``torch.compile`` uses on CPU), and the SwiGLU activation, its gating product and
-  both residual additions run fused into the matrix products. On the development machine that
-  made the small decode products (8 rows) about twice and the prefill products ~15% faster
-  than the default BLAS. Elsewhere -- CUDA, MPS, reduced precision, builds without oneDNN, or
+  both residual additions run fused into the matrix products (``FrozenLinear`` is a
+  ``layers.LinearMap``). On the development machine oneDNN ran the products 1.2-2.4x faster than
+  the default BLAS. Elsewhere -- CUDA, MPS, reduced precision, builds without oneDNN, or
   ``KRONOS_QUANT_ONEDNN=0`` -- the same steps run unfused through ``F.linear``.
 
 A copy is built once per module (``ModelWeights.of(model)`` keeps it in a weak map beside the module,
@@ -36,10 +38,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from kronos_quant.model import Kronos, KronosTokenizer
-from kronos_quant.model.layers import LayerKVCache, RMSNorm, TransformerBlock
+from kronos_quant.model.layers import (
+    RMSNorm,
+    TransformerBlock,
+    pre_norm_block,
+    rms_norm,
+    swiglu,
+)
+from kronos_quant.predictor.kv_cache import LayerKVCache
 
-__all__ = ["ModelWeights", "TokenizerWeights", "FrozenLinear", "BlockWeights", "BlockFn", "run_block", "rope_tables",
-           "onednn_available"]
+__all__ = ["ModelWeights", "TokenizerWeights", "FrozenLinear", "BlockWeights", "BlockFn", "run_block", "fill_cache",
+           "rope_tables", "onednn_available"]
 
 logger = logging.getLogger(__name__)
 
@@ -119,15 +128,9 @@ class FrozenLinear:
         return other + F.linear(x, self.weight, self.bias)
 
 
-def _norm(module: RMSNorm) -> Any:
-    weight, eps = module.weight.detach(), module.eps
-
-    def apply(x: torch.Tensor) -> torch.Tensor:
-        if x.dtype == torch.float32:  # fused kernel, bit-identical to RMSNorm.forward in float32
-            return F.rms_norm(x, (x.shape[-1],), weight, eps)
-        return module(x)
-
-    return apply
+def _norm(module: RMSNorm) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``module``'s normalisation (``layers.rms_norm``) over a frozen copy of its weight."""
+    return functools.partial(rms_norm, weight=module.weight.detach(), eps=module.eps)
 
 
 def _rope_pairs_adjacent(n_heads: int, head_dim: int) -> torch.Tensor:
@@ -139,12 +142,12 @@ def _rope_pairs_adjacent(n_heads: int, head_dim: int) -> torch.Tensor:
 
 @dataclass
 class BlockWeights:
-    """One pre-norm transformer block: fused q/k/v (q, k rows in RoPE-pair order), out, w1, w3, w2, norms."""
+    """The fast copy of a ``TransformerBlock``: fused q/k/v (q, k rows in RoPE-pair order), out, w1, w3, w2, norms."""
 
-    norm1: Any
+    norm1: Callable[[torch.Tensor], torch.Tensor]
     qkv: FrozenLinear
     out: FrozenLinear
-    norm2: Any
+    norm2: Callable[[torch.Tensor], torch.Tensor]
     w1: FrozenLinear
     w3: FrozenLinear
     w2: FrozenLinear
@@ -157,18 +160,18 @@ class BlockWeights:
         perm = _rope_pairs_adjacent(attn.n_heads, attn.head_dim).to(attn.q_proj.weight.device)
         qkv = FrozenLinear.fuse([attn.q_proj.weight[perm], attn.k_proj.weight[perm], attn.v_proj.weight],
                                 [attn.q_proj.bias[perm], attn.k_proj.bias[perm], attn.v_proj.bias], pack)
-        return cls(_norm(block.norm1), qkv, FrozenLinear(attn.out_proj.weight, attn.out_proj.bias, pack),
-                   _norm(block.norm2), FrozenLinear(ffn.w1.weight, None, pack), FrozenLinear(ffn.w3.weight, None, pack),
-                   FrozenLinear(ffn.w2.weight, None, pack), attn.n_heads, attn.head_dim)
+        return cls(norm1=_norm(block.norm1), qkv=qkv, out=FrozenLinear(attn.out_proj.weight, attn.out_proj.bias, pack),
+                   norm2=_norm(block.norm2), w1=FrozenLinear(ffn.w1.weight, None, pack),
+                   w3=FrozenLinear(ffn.w3.weight, None, pack), w2=FrozenLinear(ffn.w2.weight, None, pack),
+                   n_heads=attn.n_heads, head_dim=attn.head_dim)
 
 
 def rope_tables(rotary: nn.Module, positions: torch.Tensor) -> torch.Tensor:
     """Rotations for ``_rope``: positions (L,) or (R, L) -> complex64 (L or R, L, 1, 1, hd/2).
 
-    Entry j is ``cos(t f_j) + i sin(t f_j)`` with f_j = ``rotary.inv_freq[j]``, the same angles
-    as ``RotaryPositionalEmbedding.tables``.
+    Entry j is ``cos(a_j) + i sin(a_j)`` with the module's angles a = ``rotary.angles(positions)``.
     """
-    freqs = positions.to(rotary.inv_freq.dtype).unsqueeze(-1) * rotary.inv_freq  # (..., L, hd/2)
+    freqs = rotary.angles(positions)  # (..., L, hd/2)
     return torch.polar(torch.ones_like(freqs), freqs)[..., None, None, :]
 
 
@@ -188,27 +191,46 @@ def _rope(qk: torch.Tensor, rot: torch.Tensor) -> torch.Tensor:
     return torch.stack((a * cos - b * sin, b * cos + a * sin), dim=-1).flatten(-2)
 
 
-def run_block(w: BlockWeights, x: torch.Tensor, rot: torch.Tensor, mask: torch.Tensor | None,
+def _project(w: BlockWeights, h: torch.Tensor, rot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Rotated q, k and v (R, H, L, hd) of normed inputs h (R, L, d); q and k in RoPE-pair order."""
+    r, length, _ = h.shape
+    qkv = w.qkv(h).view(r, length, 3, w.n_heads, w.head_dim)
+    qk = _rope(qkv[:, :, :2], rot)  # (R, L, 2, H, hd)
+    return qk[:, :, 0].transpose(1, 2), qk[:, :, 1].transpose(1, 2), qkv[:, :, 2].transpose(1, 2)
+
+
+def _attention(w: BlockWeights, h: torch.Tensor, *, residual: torch.Tensor, rot: torch.Tensor,
+               mask: torch.Tensor | None, cache: LayerKVCache | None, start: int, causal: bool) -> torch.Tensor:
+    """``residual + out(attention(h))`` for h (R, L, d): the fast variant of ``MultiHeadAttentionWithRoPE``."""
+    r, length, d = h.shape
+    q, k, v = _project(w, h, rot)
+    if cache is not None:
+        k_all, v_all = cache.update(start, k, v)
+        if start > 0:
+            k, v = k_all, v_all
+    att = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None)  # (R, H, L, hd)
+    return w.out.add(att.transpose(1, 2).reshape(r, length, d), residual)
+
+
+def run_block(w: BlockWeights, x: torch.Tensor, *, rot: torch.Tensor, mask: torch.Tensor | None = None,
               cache: LayerKVCache | None = None, start: int = 0, causal: bool = False) -> torch.Tensor:
-    """One block over x (R, L, d): ``x + attn(norm1(x))``, then ``+ ffn(norm2(x))``.
+    """The fast variant of ``TransformerBlock.forward``: one block over x (R, L, d) -> (R, L, d).
 
     rot: rotations from ``rope_tables`` for the positions of x. mask: (R or 1, 1, L, L_keys),
     True = may attend. With a cache, keys/values are stored at [start, start + L) and the queries
     attend over all cached positions [0, start + L). ``mask=None`` with ``causal`` means plain
     causal attention of x over itself (no cached prefix), otherwise every key is visible.
     """
-    r, length, d = x.shape
-    qkv = w.qkv(w.norm1(x)).view(r, length, 3, w.n_heads, w.head_dim)
-    qk = _rope(qkv[:, :, :2], rot)  # (R, L, 2, H, hd)
-    q, k, v = qk[:, :, 0].transpose(1, 2), qk[:, :, 1].transpose(1, 2), qkv[:, :, 2].transpose(1, 2)
-    if cache is not None:
-        k_all, v_all = cache.update(start, k, v)
-        if start > 0:
-            k, v = k_all, v_all
-    att = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None)
-    x = w.out.add(att.transpose(1, 2).reshape(r, length, d), x)
-    h = w.norm2(x)
-    return w.w2.add(w.w3.mul(h, w.w1.silu(h)), x)
+    attention = functools.partial(_attention, w, rot=rot, mask=mask, cache=cache, start=start, causal=causal)
+    feed_forward = functools.partial(swiglu, w1=w.w1, w3=w.w3, w2=w.w2)
+    return pre_norm_block(x, norm1=w.norm1, attention=attention, norm2=w.norm2, feed_forward=feed_forward)
+
+
+def fill_cache(w: BlockWeights, x: torch.Tensor, *, rot: torch.Tensor, cache: LayerKVCache, start: int = 0) -> None:
+    """Only the keys/values a block would store for x (R, L, d) at [start, start + L): for a last block
+    whose outputs at these positions nobody reads, only later queries attend to them."""
+    _, k, v = _project(w, w.norm1(x), rot)
+    cache.update(start, k, v)
 
 
 BlockFn = Callable[..., torch.Tensor]  # run_block or a compiled version of it
@@ -258,11 +280,14 @@ class TokenizerWeights(_Cached):
 
 
 class ModelWeights(_Cached):
-    """The predictor after its embedding (``Kronos.embed`` runs as is): blocks, final norm, s1 head,
-    dependency layer and s2 head."""
+    """The predictor's fast copy: the embedding's fusion projection (``Kronos.embed(..., fusion=)``),
+    blocks, final norm, s1 head, and the dependency layer with the s2 head (``s2_logits``, the fast
+    variant of ``DependencyAwareLayer`` + ``DualHead.cond_forward`` for one query over cached keys/values)."""
 
     def __init__(self, model: Kronos, pack: bool) -> None:
         self.packed = pack
+        fusion = model.embedding.fusion_proj
+        self.fusion = FrozenLinear(fusion.weight, fusion.bias, pack)
         self.blocks = [BlockWeights.of(b, pack) for b in model.transformer]  # type: ignore[arg-type]
         self.rotary = model.transformer[0].self_attn.rotary  # type: ignore[union-attr]
         cross = model.dep_layer.cross_attn
