@@ -125,9 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     forecaster = TimedForecaster(make_forecaster(args.forecaster, device=args.device))
     # each Friday (a date: the whole day) -> the last trading day on or before it
     weekly = [d.date() for d in pd.date_range(args.start, args.end, freq="W-FRI")]
-    sampling = SamplingSpec(sample_count=args.samples, seed=0)
+    sampling = SamplingSpec(samples=args.samples, seed=0)
     kwargs: dict[str, Any] = dict(lookback=args.lookback, horizon=args.horizon, rebalance=weekly,
-                                  start=args.start, end=args.end, sampling=sampling, max_batch_series=args.batch)
+                                  start=args.start, end=args.end, sampling=sampling, batch_series=args.batch)
     try:
         import torch
 

@@ -86,7 +86,7 @@ def _run_case(spec: dict, method: str, device: str, dtype: str, warmup: bool, re
     pred = KronosPredictor(model, tok, device=device, max_context=512, method=method,
                            dtype=None if dtype == "float32" else dtype)
     xs, ps, fs = _inputs(spec)
-    sampling = SamplingSpec(sample_count=spec["samples"], top_k=1 if spec["greedy"] else 0, top_p=0.9, seed=1)
+    sampling = SamplingSpec(samples=spec["samples"], top_k=1 if spec["greedy"] else 0, top_p=0.9, seed=1)
     if warmup:  # one small call first: thread pools, allocator, weight packing are not what we measure
         pred.forecast_arrays([xs[0][:32]], [ps[0][:32]], [fs[0][:2]], horizon=2, sampling=sampling, quiet=True)
     walls = []

@@ -77,7 +77,7 @@ FACTORIES = {"random_walk": make_random_walk, "kronos-tiny": make_kronos_tiny, "
 
 def run_spec(rebalance: int, batch: int) -> RollingSpec:
     return RollingSpec(lookback=LOOKBACK, horizon=HORIZON, rebalance=rebalance,
-                       sampling=SamplingSpec(sample_count=1, seed=0), max_batch_series=batch)
+                       sampling=SamplingSpec(samples=1, seed=0), batch_series=batch)
 
 
 def time_local(data: Any, factory: Any, rebalance: int, batch: int) -> tuple[Any, float]:

@@ -82,7 +82,7 @@ def build_cases(panel: pl.DataFrame, *, start: str, end: str, lookback: int, hor
 def evaluate(predictor: KronosPredictor, cases: list[dict], *, horizon: int, samples: int, seed: int,
              batch: int) -> pd.DataFrame:
     rows = []
-    spec = SamplingSpec(sample_count=samples, temperature=1.0, top_k=0, top_p=1.0, seed=seed)
+    spec = SamplingSpec(samples=samples, temperature=1.0, top_k=0, top_p=1.0, seed=seed)
     for k in range(0, len(cases), batch):
         chunk = cases[k:k + batch]
         seeds = [int(stable_hash("eval-demo", seed, c["instrument"], str(c["asof"]))[:15], 16) for c in chunk]

@@ -99,10 +99,10 @@ class _PathForecaster:
         self, window: np.ndarray, horizon: int, sampling: SamplingSpec, seed: int
     ) -> tuple[np.ndarray, bool]:
         """(S, H, 6) paths for one (T, 6) window."""
-        n_samples = sampling.sample_count
+        samples = sampling.samples
         mu, sigma, fallback = self._step_moments(window, horizon)
         rng = np.random.default_rng(seed)
-        z = rng.standard_normal((n_samples, horizon))
+        z = rng.standard_normal((samples, horizon))
         if sampling.top_k == 1:
             z[:] = 0.0
         last = window[-1]
@@ -110,9 +110,9 @@ class _PathForecaster:
         with np.errstate(divide="ignore", invalid="ignore"):
             log_close = np.log(last_close) + np.cumsum(mu + sampling.temperature * sigma * z, axis=1)
         close = np.exp(log_close)  # (S, H)
-        open_ = np.concatenate([np.full((n_samples, 1), last_close), close[:, :-1]], axis=1)
+        open_ = np.concatenate([np.full((samples, 1), last_close), close[:, :-1]], axis=1)
         up, down = _wicks(window)
-        paths = np.empty((n_samples, horizon, len(FIELDS)), dtype=np.float64)
+        paths = np.empty((samples, horizon, len(FIELDS)), dtype=np.float64)
         paths[..., _OPEN] = open_
         paths[..., _CLOSE] = close
         paths[..., _HIGH] = np.maximum(open_, close) * np.exp(up)
@@ -140,7 +140,7 @@ class _PathForecaster:
         """
         seed_list = _check_inputs(series, seeds, horizon)
         windows = [np.asarray(s, dtype=np.float64) for s in series]
-        out = np.empty((len(windows), sampling.sample_count, horizon, len(FIELDS)), dtype=np.float64)
+        out = np.empty((len(windows), sampling.samples, horizon, len(FIELDS)), dtype=np.float64)
         n_fallback = 0
         for i, (w, seed) in enumerate(zip(windows, seed_list)):
             out[i], fallback = self._paths_one(w, horizon, sampling, seed)

@@ -125,20 +125,20 @@ def join_realized(forecasts: Any, panel: pl.DataFrame, *, field_name: str = "clo
 class SamplingSpec:
     """How sample paths are drawn.
 
-    sample_count: number of paths S per series. temperature: logits are divided by it.
+    samples: number of paths S per series. temperature: logits are divided by it.
     top_k: keep the k best tokens (0 = off; 1 = greedy). top_p: nucleus mass (1.0 = off;
     ignored when top_k > 0). seed: base seed; the same seed gives the same paths.
     """
 
-    sample_count: int = 1
+    samples: int = 1
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 0.9
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.sample_count < 1:
-            raise ValueError(f"sample_count must be >= 1, got {self.sample_count}")
+        if self.samples < 1:
+            raise ValueError(f"samples must be >= 1, got {self.samples}")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
         if self.top_k < 0:

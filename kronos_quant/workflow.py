@@ -113,9 +113,9 @@ def rolling_spec(cfg: StrategyConfig, *, rebalance: Any = None, start: Any = Non
     return RollingSpec(lookback=f.lookback, horizon=f.horizon, rebalance=f.rebalance if rebalance is None else rebalance,
                        min_history=cfg.universe.min_history, start=cfg.backtest.start if start is None else start,
                        end=cfg.backtest.end if end is None else end,
-                       sampling=SamplingSpec(sample_count=f.samples, temperature=f.T, top_k=f.top_k, top_p=f.top_p,
+                       sampling=SamplingSpec(samples=f.samples, temperature=f.T, top_k=f.top_k, top_p=f.top_p,
                                              seed=f.seed),
-                       quantile_levels=tuple(f.quantiles), keep_samples=f.keep_samples, max_batch_series=f.batch_series)
+                       quantile_levels=tuple(f.quantiles), keep_samples=f.keep_samples, batch_series=f.batch_series)
 
 
 def forecast_table(cfg: StrategyConfig, panel: pl.DataFrame, forecaster: Any = None, *, rebalance: Any = None,

@@ -31,7 +31,7 @@ def make_window(n_bars: int, *, seed: int, drift: float = 0.0, vol: float = 0.01
 
 
 def run(forecaster, windows, *, horizon=4, samples=8, seeds=None, **sampling):
-    spec = SamplingSpec(sample_count=samples, **sampling)
+    spec = SamplingSpec(samples=samples, **sampling)
     stamps = [np.zeros((len(w), 5), dtype=np.int64) for w in windows]
     future = [np.zeros((horizon, 5), dtype=np.int64) for _ in windows]
     seeds = list(range(len(windows))) if seeds is None else seeds

@@ -12,8 +12,8 @@ from kronos_quant.engine import ForecastCache, rolling_forecast
 from kronos_quant.schema import SamplingSpec
 from tests.conftest import make_panel
 
-SPEC = SamplingSpec(sample_count=3, seed=1)
-KW = dict(lookback=10, horizon=2, min_history=5, sampling=SPEC, max_batch_series=4)
+SPEC = SamplingSpec(samples=3, seed=1)
+KW = dict(lookback=10, horizon=2, min_history=5, sampling=SPEC, batch_series=4)
 
 
 class Counting:
@@ -111,8 +111,8 @@ def test_cache_key_covers_config_and_inputs(tmp_path):
     base = rolling_forecast(panel, Counting(), cache=cache, **KW)
     n_series = base.select("instrument", "asof").unique().height
     variants = [
-        dict(sampling=SamplingSpec(sample_count=3, seed=2)),
-        dict(sampling=SamplingSpec(sample_count=3, seed=1, temperature=0.5)),
+        dict(sampling=SamplingSpec(samples=3, seed=2)),
+        dict(sampling=SamplingSpec(samples=3, seed=1, temperature=0.5)),
         dict(horizon=3),
         dict(quantile_levels=(0.1, 0.9)),
         dict(keep_samples=True),
@@ -181,7 +181,7 @@ def test_predictor_and_config_routes_share_cache_entries(tmp_path, monkeypatch):
     from kronos_quant.workflow import make_forecaster
 
     panel = make_panel(2, n_days=22)
-    kw = dict(lookback=16, horizon=2, rebalance=3, sampling=SamplingSpec(sample_count=2, seed=3), quiet=True)
+    kw = dict(lookback=16, horizon=2, rebalance=3, sampling=SamplingSpec(samples=2, seed=3), quiet=True)
     predictor = Counting(KronosPredictor.from_pretrained("kronos-demo", device="cpu"))
     table = rolling_forecast(panel, predictor, cache=tmp_path, **kw)
     n_series = table.select("instrument", "asof").unique().height
@@ -204,7 +204,7 @@ def test_directory_route_shares_entries_and_identity_follows_the_files(tmp_path,
     model.save_pretrained(tmp_path / "pair" / "predictor")
     tok.save_pretrained(tmp_path / "pair" / "tokenizer")
     panel = make_panel(2, n_days=16)
-    kw = dict(lookback=8, horizon=2, rebalance=4, sampling=SamplingSpec(sample_count=2, seed=1), quiet=True)
+    kw = dict(lookback=8, horizon=2, rebalance=4, sampling=SamplingSpec(samples=2, seed=1), quiet=True)
     cache_dir = tmp_path / "cache"
     table = rolling_forecast(panel, KronosPredictor.from_pretrained(str(tmp_path / "pair"), device="cpu"),
                              cache=cache_dir, **kw)

@@ -44,8 +44,8 @@ from kronos_quant.engine import (
 from kronos_quant.errors import ConfigError
 from kronos_quant.schema import SamplingSpec
 
-RUN = RollingSpec(lookback=32, horizon=3, rebalance=5, sampling=SamplingSpec(sample_count=4, seed=11),
-                  max_batch_series=8, keep_samples=True)
+RUN = RollingSpec(lookback=32, horizon=3, rebalance=5, sampling=SamplingSpec(samples=4, seed=11),
+                  batch_series=8, keep_samples=True)
 
 
 def on_ray(panel, forecaster, executor=None, **kwargs):

@@ -34,7 +34,7 @@ from kronos_quant.errors import DataError
 from kronos_quant.schema import FIELDS, SamplingSpec
 from tests.conftest import make_panel
 
-SPEC = SamplingSpec(sample_count=4, seed=7)
+SPEC = SamplingSpec(samples=4, seed=7)
 
 
 class Recorder:
@@ -83,7 +83,7 @@ def test_windows_hold_exactly_the_bars_up_to_asof():
     panel = make_panel({"A": (0, 25), "B": (5, 25)}, n_days=25)
     rec = Recorder(RandomWalkForecaster())
     rolling_forecast(panel, rec, lookback=8, horizon=2, min_history=4, rebalance=3, sampling=SPEC,
-                     max_batch_series=1000)
+                     batch_series=1000)
     seen = 0
     by_inst = {n: g for (n,), g in panel.partition_by("instrument", as_dict=True).items()}
     for call in rec.calls:
@@ -234,12 +234,12 @@ def test_time_zone_is_kept_and_features_are_wall_clock():
 def test_deterministic_and_independent_of_batch_size():
     panel = make_panel({"A": (0, 30), "B": (4, 30), "C": (0, 25)}, n_days=30)
     kw = dict(lookback=10, horizon=3, min_history=6, sampling=SPEC, keep_samples=True)
-    base = rolling_forecast(panel, LinearForecaster(min_train_rows=5, n_lags=2), max_batch_series=1000, **kw)
+    base = rolling_forecast(panel, LinearForecaster(min_train_rows=5, n_lags=2), batch_series=1000, **kw)
     assert_frame_equal(base, rolling_forecast(panel, LinearForecaster(min_train_rows=5, n_lags=2), **kw))
-    small = rolling_forecast(panel, LinearForecaster(min_train_rows=5, n_lags=2), max_batch_series=3, **kw)
+    small = rolling_forecast(panel, LinearForecaster(min_train_rows=5, n_lags=2), batch_series=3, **kw)
     assert_frame_equal(base, small)
     other = rolling_forecast(
-        panel, LinearForecaster(min_train_rows=5, n_lags=2), **{**kw, "sampling": SamplingSpec(sample_count=4, seed=8)}
+        panel, LinearForecaster(min_train_rows=5, n_lags=2), **{**kw, "sampling": SamplingSpec(samples=4, seed=8)}
     )
     assert not np.allclose(base["close_mean"], other["close_mean"])
     samples = np.stack(base["close_samples"].to_list())
@@ -277,7 +277,7 @@ class DroppingExecutor:
 
 def test_table_and_cache_do_not_depend_on_the_executor(tmp_path):
     panel = make_panel({"A": (0, 30), "B": (4, 30), "C": (0, 25)}, n_days=30)
-    spec = RollingSpec(lookback=10, horizon=3, min_history=6, sampling=SPEC, keep_samples=True, max_batch_series=5)
+    spec = RollingSpec(lookback=10, horizon=3, min_history=6, sampling=SPEC, keep_samples=True, batch_series=5)
     local = run_rolling(spec, panel, LinearForecaster(min_train_rows=5, n_lags=2))
     other = run_rolling(spec, panel, LinearForecaster(min_train_rows=5, n_lags=2), ReversedExecutor(), cache=tmp_path)
     assert_frame_equal(local, other)
@@ -292,7 +292,7 @@ def test_spec_is_checked_once_when_made():
     spec = RollingSpec(lookback=10, horizon=2, rebalance=[dt.date(2024, 1, 5)], quantile_levels=[0.1, 0.9])
     assert spec.rebalance == (dt.date(2024, 1, 5),) and spec.quantile_levels == (0.1, 0.9) and spec.history == 10
     for bad, match in [(dict(horizon=0), "horizon"), (dict(lookback=0), "lookback"),
-                       (dict(max_batch_series=0), "max_batch_series"), (dict(rebalance="weekly"), "rebalance"),
+                       (dict(batch_series=0), "batch_series"), (dict(rebalance="weekly"), "rebalance"),
                        (dict(quantile_levels=(0.5, 0.5)), "distinct"), (dict(quantile_levels=(1.5,)), "between")]:
         with pytest.raises(ValueError, match=match):
             RollingSpec(**{"lookback": 10, "horizon": 2, **bad})
@@ -301,7 +301,7 @@ def test_spec_is_checked_once_when_made():
 def test_batches_are_sorted_by_window_length():
     panel = make_panel({"A": (0, 30), "B": (12, 30)}, n_days=30)
     rec = Recorder(RandomWalkForecaster())
-    rolling_forecast(panel, rec, lookback=12, horizon=1, min_history=3, sampling=SPEC, max_batch_series=7)
+    rolling_forecast(panel, rec, lookback=12, horizon=1, min_history=3, sampling=SPEC, batch_series=7)
     lengths = [len(s) for call in rec.calls for s in call["series"]]
     assert lengths == sorted(lengths, reverse=True) and lengths[0] == 12 and lengths[-1] == 3
     assert all(len(call["series"]) <= 7 for call in rec.calls)
@@ -355,7 +355,7 @@ def test_known_answer_information_coefficient(mode, strength):
     panel = synthetic_market(30, 220, mode=mode, strength=strength, seed=0)
     table = rolling_forecast(
         panel, LinearForecaster(n_lags=5), lookback=150, horizon=1, rebalance=3,
-        sampling=SamplingSpec(sample_count=1, top_k=1),
+        sampling=SamplingSpec(samples=1, top_k=1),
     )
     ic = _daily_ic(table, panel)
     assert len(ic) >= 20
@@ -370,7 +370,7 @@ def test_known_answer_on_own_autoregressive_universe():
     """The same check on a hand-made universe: AR(1) returns (phi = 0.5) vs independent returns."""
     kw = dict(n_days=150, seed=11, vol=0.02)
     spans = {f"S{i:02d}": (0, 150) for i in range(20)}
-    spec = SamplingSpec(sample_count=1, top_k=1)
+    spec = SamplingSpec(samples=1, top_k=1)
     ics = {}
     for phi in (0.0, 0.5):
         panel = make_panel(spans, phi=phi, **kw)

@@ -218,7 +218,7 @@ def test_fast_generate_runs_under_reduced_precision_autocast(tiny_models):
     x[1, :5] = 0
     x[2, :12] = 0
     stamps = torch.randint(0, 7, (3, 34, 5))
-    settings = GenerationSettings(max_context=24, pred_len=4, top_k=0, top_p=0.9, sample_count=2)
+    settings = GenerationSettings(max_context=24, horizon=4, top_k=0, top_p=0.9, samples=2)
     keys = torch.arange(6, dtype=torch.int64)
     weights = (K.ModelWeights.of(model, pack=False), K.TokenizerWeights.of(tok, pack=False))
     full = fast_generate(tok, model, x, pad, stamps, settings, keys, weights=weights)

@@ -111,7 +111,7 @@ def test_fast_equals_reference_when_sampling(reference_models, a_share, max_cont
     model, tok = reference_models
     pred = KronosPredictor(model, tok, max_context=max_context)
     xs, ps, fs = _windows(a_share, [48, 48, 48], [0, 500, 1500], 10)
-    sp = SamplingSpec(sample_count=3, temperature=1.0, top_p=0.9, seed=3)
+    sp = SamplingSpec(samples=3, temperature=1.0, top_p=0.9, seed=3)
     fast = pred.forecast_arrays(xs, ps, fs, horizon=10, sampling=sp, seeds=[1, 2, 3])
     ref = pred.forecast_arrays(xs, ps, fs, horizon=10, sampling=sp, seeds=[1, 2, 3], method="reference")
     np.testing.assert_allclose(fast.paths, ref.paths, rtol=1e-4)
@@ -124,7 +124,7 @@ def test_ragged_batch_matches_single_series(reference_models, a_share):
     pred = KronosPredictor(model, tok, max_context=40)
     lengths, starts = [30, 64, 35, 12, 41, 1], [0, 100, 300, 700, 900, 1200]
     xs, ps, fs = _windows(a_share, lengths, starts, 12)
-    sp = SamplingSpec(sample_count=2, temperature=0.8, top_k=5, seed=0)
+    sp = SamplingSpec(samples=2, temperature=0.8, top_k=5, seed=0)
     seeds = [10, 20, 30, 40, 50, 60]
     batch = pred.forecast_arrays(xs, ps, fs, horizon=12, sampling=sp, seeds=seeds)
     for i in range(len(xs)):
@@ -138,7 +138,7 @@ def test_ragged_batch_matches_single_series(reference_models, a_share):
 def test_micro_batching_and_seeds_are_batch_invariant(reference_models, a_share):
     model, tok = reference_models
     xs, ps, fs = _windows(a_share, [40, 50, 60, 70], [0, 200, 400, 600], 5)
-    sp = SamplingSpec(sample_count=4, seed=9)
+    sp = SamplingSpec(samples=4, seed=9)
     whole = KronosPredictor(model, tok, max_context=64).forecast_arrays(xs, ps, fs, horizon=5, sampling=sp)
     tiny_budget = KronosPredictor(model, tok, max_context=64, memory_budget_mb=0.05)
     assert len(tiny_budget._plan_chunks([len(x) for x in xs], 5, 4)) > 1
@@ -147,14 +147,14 @@ def test_micro_batching_and_seeds_are_batch_invariant(reference_models, a_share)
     again = KronosPredictor(model, tok, max_context=64).forecast_arrays(xs, ps, fs, horizon=5, sampling=sp)
     np.testing.assert_array_equal(whole.paths, again.paths)
     other = KronosPredictor(model, tok, max_context=64).forecast_arrays(
-        xs, ps, fs, horizon=5, sampling=SamplingSpec(sample_count=4, seed=10))
+        xs, ps, fs, horizon=5, sampling=SamplingSpec(samples=4, seed=10))
     assert not np.allclose(whole.paths, other.paths)
 
 
 def test_summaries(reference_models, a_share):
     model, tok = reference_models
     xs, ps, fs = _windows(a_share, [64, 64], [0, 100], 6)
-    res = KronosPredictor(model, tok).forecast_arrays(xs, ps, fs, horizon=6, sampling=SamplingSpec(sample_count=16))
+    res = KronosPredictor(model, tok).forecast_arrays(xs, ps, fs, horizon=6, sampling=SamplingSpec(samples=16))
     assert res.mean.shape == res.median.shape == (2, 6, 6)
     q = res.quantiles
     assert q.shape == (2, len(res.quantile_levels), 6, 6)
@@ -254,7 +254,7 @@ def test_torch_compile_path_gives_same_paths(a_share):
     fx = shared_path("fixtures", "kronos-reference", "tiny-a")
     model, tok = Kronos.from_pretrained(fx / "predictor"), KronosTokenizer.from_pretrained(fx / "tokenizer")
     xs, ps, fs = _windows(a_share, [30, 40], [0, 100], 4)
-    sp = SamplingSpec(sample_count=2, seed=1)
+    sp = SamplingSpec(samples=2, seed=1)
     plain = KronosPredictor(model, tok).forecast_arrays(xs, ps, fs, horizon=4, sampling=sp)
     compiled = KronosPredictor(Kronos.from_pretrained(fx / "predictor"), tok, compile="eager")
     np.testing.assert_allclose(compiled.forecast_arrays(xs, ps, fs, horizon=4, sampling=sp).paths, plain.paths,
@@ -274,7 +274,7 @@ def test_fast_equals_reference_without_shared_fixtures(tiny_models):
         xs.append(arr[:n])
         ps.append(st[:n])
         fs.append(st[n:n + 9])
-    sp = SamplingSpec(sample_count=3, temperature=1.0, top_p=0.8, seed=5)
+    sp = SamplingSpec(samples=3, temperature=1.0, top_p=0.8, seed=5)
     pred = KronosPredictor(model, tok, max_context=48)
     fast = pred.forecast_arrays(xs, ps, fs, horizon=9, sampling=sp, seeds=[1, 2, 3])
     ref = pred.forecast_arrays(xs, ps, fs, horizon=9, sampling=sp, seeds=[1, 2, 3], method="reference")

@@ -81,11 +81,11 @@ def test_a_rolling_run_off_a_terminal_logs_its_progress(monkeypatch, caplog, pan
     monkeypatch.setattr("sys.stderr", io.StringIO())
     monkeypatch.setenv("KRONOS_QUANT_PROGRESS_SECONDS", "0")  # a line at every batch
     caplog.set_level(logging.INFO, logger="kronos_quant.progress")
-    rolling_forecast(panel, RandomWalkForecaster(), lookback=20, horizon=2, rebalance=10, max_batch_series=5)
+    rolling_forecast(panel, RandomWalkForecaster(), lookback=20, horizon=2, rebalance=10, batch_series=5)
     lines = [r.getMessage() for r in caplog.records if r.name == "kronos_quant.progress"]
     assert lines[0].startswith("forecasts: 5/25 series (20%), ") and "ETA" in lines[0]
     assert len(lines) == 5 and lines[-1].startswith("forecasts: 25/25 series done in")
     caplog.clear()
-    rolling_forecast(panel, RandomWalkForecaster(), lookback=20, horizon=2, rebalance=10, max_batch_series=5,
+    rolling_forecast(panel, RandomWalkForecaster(), lookback=20, horizon=2, rebalance=10, batch_series=5,
                      quiet=True)
     assert not [r for r in caplog.records if r.name == "kronos_quant.progress"]

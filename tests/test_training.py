@@ -206,7 +206,7 @@ def test_training_reduces_loss_and_checkpoint_forecasts(tmp_path: Path, panel_pa
     series = [rng.lognormal(3, 0.1, size=(n, 6)) for n in (20, 40)]
     stamps = [np.zeros((len(s), 5), dtype=np.int64) for s in series]
     future = [np.zeros((4, 5), dtype=np.int64)] * 2
-    out = pred.forecast_arrays(series, stamps, future, horizon=4, sampling=SamplingSpec(sample_count=3))
+    out = pred.forecast_arrays(series, stamps, future, horizon=4, sampling=SamplingSpec(samples=3))
     assert out.paths.shape == (2, 3, 4, 6) and np.isfinite(out.paths).all()
     card = result.card
     assert card["data"]["fingerprint"] and card["periods"]["embargo_bars"] == 4
@@ -296,7 +296,7 @@ def test_bundled_demo_model_forecasts_offline(monkeypatch: pytest.MonkeyPatch) -
         series.append(bars)
         past.append(time_features(days[:n]))
         fut.append(time_features(pd.bdate_range(days[n - 1] + pd.Timedelta(days=1), periods=5)))
-    out = pred.forecast_arrays(series, past, fut, horizon=5, sampling=SamplingSpec(sample_count=4, seed=1))
+    out = pred.forecast_arrays(series, past, fut, horizon=5, sampling=SamplingSpec(samples=4, seed=1))
     assert out.paths.shape == (2, 4, 5, 6) and np.isfinite(out.paths).all()
     assert np.all(np.abs(out.paths[..., 3] / out.last_close[:, None, None] - 1) < 0.5)  # sane price scale
     card = Path(__file__).resolve().parents[1] / "kronos_quant" / "builtin" / "kronos-demo" / "card.json"

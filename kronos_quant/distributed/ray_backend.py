@@ -54,7 +54,7 @@ class RayExecutor:
 
     def map_batches(self, work: RollingWork, deliver: Deliver) -> None:
         spec = work.spec
-        shards = make_batches(work.windows, work.keys, size=self.options.shard_size or spec.max_batch_series)
+        shards = make_batches(work.windows, work.keys, size=self.options.shard_size or spec.batch_series)
         factory = self.factory or functools.partial(_same, work.forecaster)
         _run_shards(shards, factory, work.forecaster.identity, work.data, spec, self.options, deliver,
                     cached=work.cached)

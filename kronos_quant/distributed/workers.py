@@ -60,7 +60,7 @@ class ShardWorker:
 
     def forecast_shard(self, items: Sequence[WorkItem]) -> pl.DataFrame:
         """Rows (len(items) * horizon, Int64 times) in the order of ``items``, computed in batches
-        of ``spec.max_batch_series`` exactly as the local executor does."""
+        of ``spec.batch_series`` exactly as the local executor does."""
         self.n_shards += 1
         return forecast_items(self.data, items, self.forecaster, self.spec)
 

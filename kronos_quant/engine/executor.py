@@ -4,7 +4,7 @@ An executor only maps batches of windows to forecast rows. ``engine.run_rolling`
 windows, looks them up in the cache and hands the rest to ``Executor.map_batches`` as a
 ``RollingWork``; the executor forecasts them and passes each finished ``Batch`` with its rows to
 ``deliver`` (which checks, caches and collects them). ``LocalExecutor`` runs batches of
-``spec.max_batch_series`` windows one after another; ``distributed.RayExecutor`` runs shards on
+``spec.batch_series`` windows one after another; ``distributed.RayExecutor`` runs shards on
 Ray actors. Batches are ordered by ``make_batches`` (longest windows first, to limit padding).
 """
 
@@ -90,8 +90,8 @@ class Executor(Protocol):
 
 @dataclass(frozen=True)
 class LocalExecutor:
-    """Forecast in this process, ``spec.max_batch_series`` windows per forecaster call."""
+    """Forecast in this process, ``spec.batch_series`` windows per forecaster call."""
 
     def map_batches(self, work: RollingWork, deliver: Deliver) -> None:
-        for batch in make_batches(work.windows, work.keys, size=work.spec.max_batch_series):
+        for batch in make_batches(work.windows, work.keys, size=work.spec.batch_series):
             deliver(batch, forecast_batch(batch.windows, work.forecaster, work.spec))

@@ -154,7 +154,7 @@ def rolling_forecast(panel: pl.DataFrame | PanelArrays, forecaster: Forecaster, 
     """``run_rolling`` in this process: ``rolling_forecast(panel, forecaster, lookback=64, horizon=5)``.
 
     spec: the fields of ``RollingSpec`` (lookback, horizon, rebalance, min_history, start, end,
-    sampling, quantile_levels, keep_samples, max_batch_series). calendar: the bar calendar that
+    sampling, quantile_levels, keep_samples, batch_series). calendar: the bar calendar that
     extends target timestamps past the last bar (default: inferred from the panel; arrays passed
     as ``panel`` keep the calendar they were built with).
     """

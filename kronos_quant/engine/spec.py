@@ -2,7 +2,7 @@
 
 Which (instrument, as-of) pairs are forecast (lookback, rebalance, min_history, start, end),
 what each forecast is (horizon, sampling, quantile levels, keep_samples) and how many series go
-to the forecaster at once (max_batch_series). ``engine.run_rolling`` takes it with a panel, a
+to the forecaster at once (batch_series). ``engine.run_rolling`` takes it with a panel, a
 forecaster and an executor (local or Ray); the Ray actors receive the same value. It is checked
 once, when it is made, so every executor sees a valid spec.
 
@@ -32,7 +32,7 @@ class RollingSpec:
     as-of dates kept (inclusive; a date-only end includes the whole day; see ``data.bounds``).
     sampling: how sample paths are drawn (its seed makes the table reproducible). quantile_levels:
     the ``f_q*`` columns (distinct, in (0, 1)). keep_samples: add the ``close_samples`` column.
-    max_batch_series: series per forecaster call (the table does not depend on it).
+    batch_series: series per forecaster call (the table does not depend on it).
     """
 
     lookback: int
@@ -44,7 +44,7 @@ class RollingSpec:
     sampling: SamplingSpec = SamplingSpec()
     quantile_levels: tuple[float, ...] = DEFAULT_QUANTILES
     keep_samples: bool = False
-    max_batch_series: int = 128
+    batch_series: int = 128
 
     def __post_init__(self) -> None:
         if self.lookback < 1:
@@ -53,8 +53,8 @@ class RollingSpec:
             raise ValueError(f"horizon must be >= 1, got {self.horizon}")
         if self.min_history is not None and not 1 <= self.min_history <= self.lookback:
             raise ValueError(f"min_history must lie in [1, lookback={self.lookback}], got {self.min_history}")
-        if self.max_batch_series < 1:
-            raise ValueError(f"max_batch_series must be >= 1, got {self.max_batch_series}")
+        if self.batch_series < 1:
+            raise ValueError(f"batch_series must be >= 1, got {self.batch_series}")
         if not isinstance(self.sampling, SamplingSpec):
             raise TypeError(f"sampling must be a SamplingSpec, got {type(self.sampling).__name__}")
         object.__setattr__(self, "rebalance", _rebalance(self.rebalance))

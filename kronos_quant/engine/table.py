@@ -92,9 +92,9 @@ def forecast_batch(windows: Sequence[Window], forecaster: Forecaster, spec: Roll
 def forecast_items(data: PanelArrays, items: Sequence[WorkItem], forecaster: Forecaster, spec: RollingSpec
                    ) -> pl.DataFrame:
     """Rows (len(items) * H, Int64 times) in the order of ``items``, computed in forecaster calls
-    of at most ``spec.max_batch_series`` consecutive items (what one Ray shard runs)."""
+    of at most ``spec.batch_series`` consecutive items (what one Ray shard runs)."""
     windows = build_windows(data, list(items), spec)
-    size = spec.max_batch_series
+    size = spec.batch_series
     parts = [forecast_batch(windows[lo:lo + size], forecaster, spec) for lo in range(0, len(windows), size)]
     return pl.concat(parts, how="vertical_relaxed") if parts else empty_rows(spec)
 

@@ -135,8 +135,8 @@ class BatchPredictor:
             raise ValueError(f"got {len(seeds)} seeds for {len(xs)} series; pass one per series")
         method = method or self.method
         t0 = time.perf_counter()
-        out = np.empty((len(xs), sampling.sample_count, horizon, 6), dtype=np.float64)
-        chunks = self._plan_chunks([len(x) for x in xs], horizon, sampling.sample_count)
+        out = np.empty((len(xs), sampling.samples, horizon, 6), dtype=np.float64)
+        chunks = self._plan_chunks([len(x) for x in xs], horizon, sampling.samples)
         with make_progress(len(xs), "forecasting", quiet=quiet, unit="series") as bar:
             for idx in chunks:
                 out[idx] = self._run_chunk([xs[i] for i in idx], [past_stamps[i] for i in idx],
@@ -146,9 +146,9 @@ class BatchPredictor:
         elapsed = time.perf_counter() - t0
         last_close = np.array([x[-1, CLOSE_INDEX] for x in xs], dtype=np.float64)
         info = {"seconds": elapsed, "n_series": len(xs), "n_chunks": len(chunks), "method": method,
-                "device": str(self.device), "generated_tokens": len(xs) * sampling.sample_count * horizon}
+                "device": str(self.device), "generated_tokens": len(xs) * sampling.samples * horizon}
         logger.debug("forecast %d series x %d samples x %d steps in %.3fs (%s, %d chunks)", len(xs),
-                     sampling.sample_count, horizon, elapsed, method, len(chunks))
+                     sampling.samples, horizon, elapsed, method, len(chunks))
         return ForecastResult(paths=out, last_close=last_close, quantile_levels=tuple(quantile_levels), info=info)
 
     # -- internals --------------------------------------------------------------------------
@@ -165,7 +165,7 @@ class BatchPredictor:
             budget = 2048 * 2**20
         return max(1, int(budget // per_token))
 
-    def _plan_chunks(self, lengths: list[int], horizon: int, n_samples: int) -> list[list[int]]:
+    def _plan_chunks(self, lengths: list[int], horizon: int, samples: int) -> list[list[int]]:
         """Group series (sorted by length, to limit padding) into micro-batches under the budget."""
         budget = self._budget_tokens()
         order = sorted(range(len(lengths)), key=lambda i: lengths[i])
@@ -174,7 +174,7 @@ class BatchPredictor:
         for i in order:  # ascending lengths: the newest series is the longest of its chunk
             width = min(lengths[i], self.max_context) + horizon
             enc = lengths[i]
-            if cur and ((len(cur) + 1) * n_samples * width > budget or (len(cur) + 1) * enc > budget):
+            if cur and ((len(cur) + 1) * samples * width > budget or (len(cur) + 1) * enc > budget):
                 chunks.append(cur)
                 cur = []
             cur.append(i)
@@ -191,7 +191,7 @@ class BatchPredictor:
         means = np.stack([m for _, m, _ in norm])  # (B, 6)
         stds = np.stack([s for _, _, s in norm])
         keys = row_keys(torch.tensor([s & (2**62 - 1) for s in seeds], dtype=torch.int64, device=self.device),
-                        sampling.sample_count)
+                        sampling.samples)
         with torch.inference_mode(), self._autocast():
             if method == "reference":
                 z = self._reference(norm, past, fut, horizon, sampling, keys)
@@ -213,8 +213,8 @@ class BatchPredictor:
             stamps[i, length - len(z):length] = np.asarray(ps)
             stamps[i, length:] = np.asarray(fs)
         pad = torch.tensor([length - n for n in lengths], device=self.device)
-        settings = GenerationSettings(max_context=self.max_context, pred_len=horizon, temperature=sampling.temperature,
-                                      top_k=sampling.top_k, top_p=sampling.top_p, sample_count=sampling.sample_count)
+        settings = GenerationSettings(max_context=self.max_context, horizon=horizon, temperature=sampling.temperature,
+                                      top_k=sampling.top_k, top_p=sampling.top_p, samples=sampling.samples)
         weights = (ModelWeights.of(self.model, self._pack), TokenizerWeights.of(self.tokenizer, self._pack))
         return fast_generate(self.tokenizer, self.model, torch.from_numpy(x).to(self.device), pad,
                              torch.from_numpy(stamps).to(self.device), settings, keys, weights=weights,
@@ -223,7 +223,7 @@ class BatchPredictor:
     def _reference(self, norm: list, past: list[np.ndarray], fut: list[np.ndarray], horizon: int,
                    sampling: SamplingSpec, keys: torch.Tensor) -> torch.Tensor:
         """The reference path needs equal lengths: run each group of equal-length series together."""
-        s = sampling.sample_count
+        s = sampling.samples
         out: list[torch.Tensor | None] = [None] * len(norm)
         groups: dict[int, list[int]] = {}
         for i, (z, _, _) in enumerate(norm):
@@ -234,8 +234,8 @@ class BatchPredictor:
             ys = torch.from_numpy(np.stack([np.asarray(fut[i]) for i in idx])).to(self.device)
             k = torch.cat([keys[i * s:(i + 1) * s] for i in idx])
             z = reference_generate(self.tokenizer, self.model, x, xs, ys, max_context=self.max_context,
-                                   pred_len=horizon, temperature=sampling.temperature, top_k=sampling.top_k,
-                                   top_p=sampling.top_p, sample_count=s, row_keys=k)
+                                   horizon=horizon, temperature=sampling.temperature, top_k=sampling.top_k,
+                                   top_p=sampling.top_p, samples=s, row_keys=k)
             for j, i in enumerate(idx):
                 out[i] = z[j]
         return torch.stack(out)  # type: ignore[arg-type]

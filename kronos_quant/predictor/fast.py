@@ -48,15 +48,15 @@ __all__ = ["fast_generate", "prefill", "decode_step", "recompute_window", "encod
 
 @dataclass(frozen=True)
 class GenerationSettings:
-    """max_context: the model's window in tokens; pred_len: the horizon H in bars; temperature, top_k,
-    top_p: sampling (top_k = 1 is greedy); sample_count: S paths per series."""
+    """max_context: the model's window in tokens; horizon: H bars to generate; temperature, top_k,
+    top_p: sampling (top_k = 1 is greedy); samples: S paths per series."""
 
     max_context: int
-    pred_len: int
+    horizon: int
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 0.9
-    sample_count: int = 1
+    samples: int = 1
 
 
 def _repeat_rows(t: torch.Tensor, repeats: int) -> torch.Tensor:
@@ -319,7 +319,7 @@ def fast_generate(tokenizer: KronosTokenizer, model: Kronos, x: torch.Tensor, x_
     """
     mw, tw = weights or (ModelWeights.of(model), TokenizerWeights.of(tokenizer))
     b, length, _ = x.shape
-    horizon, ctx, rep = settings.pred_len, settings.max_context, settings.sample_count
+    horizon, ctx, rep = settings.horizon, settings.max_context, settings.samples
     hist_len = [length - p for p in x_pad.tolist()]  # real bars per series
 
     # tokenizer: encode every context in one pass; the model sees each row's last min(T, ctx) tokens

@@ -97,7 +97,7 @@ class KronosPredictor(BatchPredictor):
                       top_p: float = 0.9, sample_count: int = 1, verbose: bool = True, *,
                       seed: int | None = None, method: str | None = None) -> list[pd.DataFrame]:
         """Mean forecasts for several series; unlike the original, lengths may differ."""
-        result = self.forecast_frames(df_list, x_timestamp_list, y_timestamp_list, pred_len=pred_len,
+        result = self.forecast_frames(df_list, x_timestamp_list, y_timestamp_list, horizon=pred_len,
                                       sampling=SamplingSpec(sample_count, T, top_k, top_p, seed or 0),
                                       quiet=not verbose, method=method)
         mean = result.mean
@@ -109,7 +109,7 @@ class KronosPredictor(BatchPredictor):
 
     # -- probabilistic API -----------------------------------------------------------------
     def forecast_frames(self, df_list: Sequence[pd.DataFrame], x_timestamp_list: Sequence[Any],
-                        y_timestamp_list: Sequence[Any], *, pred_len: int, sampling: SamplingSpec | None = None,
+                        y_timestamp_list: Sequence[Any], *, horizon: int, sampling: SamplingSpec | None = None,
                         quantile_levels: Sequence[float] = DEFAULT_QUANTILES, quiet: bool | None = None,
                         method: str | None = None, names: Sequence[str] | None = None) -> ForecastResult:
         """Sample paths (B, S, H, 6) for DataFrame inputs; see ``BatchPredictor.forecast_arrays``."""
@@ -123,13 +123,13 @@ class KronosPredictor(BatchPredictor):
             xs.append(frame_to_array(df, label=label(i)))
             past.append(_stamps(xt, label=f"{label(i)} x_timestamp", expected=len(df)))
             fut.append(_stamps(yt, label=f"{label(i)} y_timestamp"))
-        return self.forecast_arrays(xs, past, fut, horizon=pred_len, sampling=sampling,
+        return self.forecast_arrays(xs, past, fut, horizon=horizon, sampling=sampling,
                                     quantile_levels=quantile_levels, quiet=quiet, method=method, names=names)
 
-    def forecast(self, df: pd.DataFrame, x_timestamp: Any, y_timestamp: Any, *, pred_len: int,
+    def forecast(self, df: pd.DataFrame, x_timestamp: Any, y_timestamp: Any, *, horizon: int,
                  samples: int = 20, T: float = 1.0, top_k: int = 0, top_p: float = 0.9, seed: int = 0,
                  quantile_levels: Sequence[float] = DEFAULT_QUANTILES, quiet: bool | None = None) -> ForecastResult:
-        """The forecast distribution of one series: ForecastResult with paths (1, samples, pred_len, 6)."""
-        return self.forecast_frames([df], [x_timestamp], [y_timestamp], pred_len=pred_len,
+        """The forecast distribution of one series: ForecastResult with paths (1, samples, horizon, 6)."""
+        return self.forecast_frames([df], [x_timestamp], [y_timestamp], horizon=horizon,
                                     sampling=SamplingSpec(samples, T, top_k, top_p, seed),
                                     quantile_levels=quantile_levels, quiet=quiet)

@@ -24,13 +24,13 @@ def _mix32(x: torch.Tensor) -> torch.Tensor:
     return (x >> 16) ^ x
 
 
-def row_keys(series_seeds: torch.Tensor, n_samples: int) -> torch.Tensor:
-    """(B,) int64 seeds -> (B * n_samples,) 32-bit keys; row b * n_samples + s is sample s of series b."""
+def row_keys(series_seeds: torch.Tensor, samples: int) -> torch.Tensor:
+    """(B,) int64 seeds -> (B * samples,) 32-bit keys; row b * samples + s is sample s of series b."""
     seeds = series_seeds.to(torch.int64)
     lo = seeds & _MASK32
     hi = (seeds >> 32) & _MASK32
     base = _mix32(lo ^ _mix32(hi ^ 0x3C6EF372))  # (B,)
-    s = torch.arange(n_samples, device=seeds.device, dtype=torch.int64)
+    s = torch.arange(samples, device=seeds.device, dtype=torch.int64)
     return _mix32(base[:, None] ^ _mix32((s[None, :] * _GOLDEN + 0x1B873593) & _MASK32)).reshape(-1)
 
 
