@@ -123,11 +123,11 @@ def test_names_come_from_the_file_stem_made_safe(tmp_path):
 
 def test_a_notebook_run_fails_at_load_not_after_forecasting(tmp_path, monkeypatch):
     """run_backtest(load_config(...)) with a typo never reaches the data or the model."""
-    from kronos_quant import workflow
+    from kronos_quant.workflow import backtest
 
     def boom(*args, **kwargs):
         raise AssertionError("the data was loaded")
 
-    monkeypatch.setattr(workflow, "load_strategy_data", boom)
+    monkeypatch.setattr(backtest, "load_strategy_data", boom)
     with pytest.raises(ConfigError, match="portfolio.params.kk"):
-        workflow.run_backtest(load_config(None, overrides=["portfolio.params={kk: 3}"]))
+        backtest.run_backtest(load_config(None, overrides=["portfolio.params={kk: 3}"]))

@@ -68,14 +68,15 @@ def test_evaluate_accepts_what_it_can_apply(cfg, tmp_path):
 
 
 def test_a_lookback_past_the_models_context_is_refused_before_any_work(cfg, monkeypatch):
-    from kronos_quant import workflow
     from kronos_quant.forecasters import build_forecaster
     from kronos_quant.run_checks import check_lookback
+    from kronos_quant.workflow import backtest, nightly
 
     def boom(*args, **kwargs):
         raise AssertionError("the data was loaded")
 
-    monkeypatch.setattr(workflow, "load_strategy_data", boom)
+    for module in (backtest, nightly):  # where the workflows look it up
+        monkeypatch.setattr(module, "load_strategy_data", boom)
     kronos = cfg.model_copy(update={"model": cfg.model.model_copy(update={"id": "kronos-demo"}),
                                     "forecast": cfg.forecast.model_copy(update={"lookback": 300})})
     message = (r"forecast.lookback 300 is longer than the context of model kronos-demo \(261 bars\), which would use "
