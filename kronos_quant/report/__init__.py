@@ -1,7 +1,6 @@
 """Reports: the tear sheet, the terminal summary, figures (matplotlib) and a run's files.
 
-- ``report.leaderboard``: reads the comparison keys of metrics.json (leaderboard, comparisons,
-  verdicts), rebuilding them from the older layout of runs that predate them;
+- ``report.leaderboard``: reads the comparison keys of metrics.json (leaderboard, comparisons);
 - ``report.headline`` / ``report.facts``: the headline table, verdict lines and run facts that the
   tear sheet and the terminal share; ``report.fmt``: units (%, bp, ratios, t, p);
 - ``report.summary``: ``summarize_backtest``/``summarize_signal`` (results -> metric dicts) and

@@ -1,29 +1,24 @@
 """The headline a run's reader sees first: one column per forecaster and the benchmark, and the verdicts.
 
-``headline(metrics, ...)`` lays out the table shared by the HTML tear sheet and the terminal
+``headline(metrics)`` lays out the table shared by the HTML tear sheet and the terminal
 summary: rows (Rank IC with its Newey-West t, ICIR, MSE vs the random walk, CRPS, 90% coverage
 raw and recalibrated, annual return, volatility, Sharpe, Sortino, max drawdown, Calmar,
 turnover, cost drag), each cell formatted with its unit; portfolio rows carry the net value and
-the gross one. ``verdicts(metrics, ...)`` gives one line per baseline and one for the benchmark:
-the evaluation's own verdicts when metrics.json has them, else lines built from the statistics
-that exist, marked provisional.
+the gross one. ``verdicts(metrics)`` gives the evaluation's verdict line per baseline and one for
+the benchmark, each toned by its tests. Both read the leaderboard and comparisons of metrics.json
+(``report.leaderboard``); metrics without them give an empty table and no verdicts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from kronos_quant.report import fmt
 from kronos_quant.report.leaderboard import comparisons, dig, leaderboard
 
-__all__ = ["Cell", "Row", "Headline", "Verdict", "headline", "verdicts", "PENDING_NOTE", "PENDING_SHORT", "TAGS"]
-
-PENDING_SHORT = "significance tests pending: metrics.json has no comparisons yet"
-PENDING_NOTE = ("Significance of the differences is pending: this run's metrics.json has no comparisons "
-                "(Diebold-Mariano tests of MSE/CRPS, block-bootstrap intervals of the Sharpe differences, "
-                "probabilistic and deflated Sharpe). They appear here once the evaluation computes them.")
+__all__ = ["Cell", "Row", "Headline", "Verdict", "headline", "verdicts", "TAGS"]
 
 
 @dataclass(frozen=True)
@@ -138,10 +133,9 @@ _OPTIONAL_ROWS = (("PSR / DSR", "portfolio", "probabilistic Sharpe ratio (vs 0) 
                    "given the number of trials", _psr, ("psr", "dsr")),)
 
 
-def headline(metrics: Mapping[str, Any], config: Mapping[str, Any] | None = None,
-             provenance: Mapping[str, Any] | None = None) -> Headline:
+def headline(metrics: Mapping[str, Any]) -> Headline:
     """The headline table of a run (see the module docstring); rows of cells formatted with their units."""
-    entries = leaderboard(metrics, config, provenance)
+    entries = leaderboard(metrics)
     table = Headline(columns=[e["label"] for e in entries], kinds=[str(e.get("kind", "")) for e in entries])
     for label, section, help_text, make in _ROWS:
         table.rows.append(Row(label, tuple(make(e) for e in entries), help_text, section))
@@ -151,17 +145,16 @@ def headline(metrics: Mapping[str, Any], config: Mapping[str, Any] | None = None
     return table
 
 
-TAGS = {"better": "better", "worse": "worse", "mixed": "mixed", "inconclusive": "not significant",
-        "untested": "not tested", "info": ""}  # tone -> the tag shown before a verdict line
+TAGS = {"better": "better", "worse": "worse", "mixed": "mixed",
+        "inconclusive": "not significant"}  # tone -> the tag shown before a verdict line
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """One verdict line; ``tone``: better | worse | mixed | inconclusive | untested | info."""
+    """One verdict line; ``tone``: better | worse | mixed | inconclusive (a key of ``TAGS``)."""
 
     text: str
-    tone: str = "info"
-    provisional: bool = False
+    tone: str
 
 
 def _tone(c: Mapping[str, Any]) -> str:
@@ -182,52 +175,7 @@ def _tone(c: Mapping[str, Any]) -> str:
     return "better" if min(votes) > 0 else "worse" if max(votes) < 0 else "mixed"
 
 
-def _provisional_verdicts(entries: Sequence[Mapping[str, Any]]) -> list[Verdict]:
-    model = next((e for e in entries if e.get("kind") == "model"), None)
-    if model is None:
-        return []
-    name = model["label"]
-    out: list[Verdict] = []
-    ic = model.get("rank_ic") or {}
-    t, p = fmt.as_float(ic.get("t_stat")), fmt.as_float(ic.get("p_value"))
-    if fmt.as_float(ic.get("mean")) is not None and t is not None:
-        significant = p is not None and p < 0.05
-        skill, tone = (("evidence of skill at the 5% level", "better") if significant and ic["mean"] > 0 else
-                       ("evidence of a negative signal at the 5% level", "worse") if significant else
-                       ("no evidence of skill", "inconclusive"))
-        mse = fmt.as_float(model.get("mse_ratio_rw"))
-        accuracy = "" if mse is None else (f"; return MSE {fmt.ratio(mse)} the random walk's "
-                                           f"({'worse' if mse > 1 else 'better'}, not tested)")
-        out.append(Verdict(f"{name}: Rank IC {fmt.fixed(ic['mean'], 3)} (Newey-West {fmt.tstat(t)}, {fmt.pvalue(p)}, "
-                           f"{ic.get('n')} dates): {skill}{accuracy}", tone))
-    sharpe = dig(model, "backtest", "net", "sharpe_ratio")
-    ret = dig(model, "backtest", "net", "annual_return")
-    for other in entries:
-        if other is model:
-            continue
-        parts = []
-        if other.get("kind") != "benchmark":
-            parts.append(f"Rank IC {fmt.fixed(ic.get('mean'), 3)} vs {fmt.fixed(dig(other, 'rank_ic', 'mean'), 3)} "
-                         f"({fmt.tstat(dig(other, 'rank_ic', 't_stat'))})")
-        parts.append(f"Sharpe {fmt.fixed(sharpe)} vs {fmt.fixed(dig(other, 'backtest', 'net', 'sharpe_ratio'))}")
-        parts.append(f"annual return {fmt.pct(ret)} vs {fmt.pct(dig(other, 'backtest', 'net', 'annual_return'))}")
-        if other.get("kind") == "benchmark":
-            ir = dig(model, "backtest", "net", "information_ratio")
-            if fmt.as_float(ir) is not None:
-                parts.append(f"information ratio {fmt.fixed(ir)}")
-        out.append(Verdict(f"{name} vs {other['label']}: " + "; ".join(parts) + " (difference not tested)",
-                           "untested", provisional=True))
-    return out
-
-
-def verdicts(metrics: Mapping[str, Any], config: Mapping[str, Any] | None = None,
-             provenance: Mapping[str, Any] | None = None) -> list[Verdict]:
-    """The verdict lines: the evaluation's comparisons (toned by their tests), else its ``verdicts``
-    strings, else provisional lines from the statistics that exist ([] without a model)."""
-    comps = comparisons(metrics)
-    if comps:
-        return [Verdict(str(c.get("verdict") or f"{c.get('model')} vs {c.get('against')}"), _tone(c)) for c in comps]
-    lines = metrics.get("verdicts")
-    if isinstance(lines, Sequence) and not isinstance(lines, str) and lines:
-        return [Verdict(str(line)) for line in lines]
-    return _provisional_verdicts(leaderboard(metrics, config, provenance))
+def verdicts(metrics: Mapping[str, Any]) -> list[Verdict]:
+    """One line per comparison of the metrics (its ``verdict`` text, toned by its tests); [] without."""
+    return [Verdict(str(c.get("verdict") or f"{c.get('model')} vs {c.get('against')}"), _tone(c))
+            for c in comparisons(metrics)]

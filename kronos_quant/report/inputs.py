@@ -51,7 +51,7 @@ class ReportInputs:
     @cached_property
     def entries(self) -> list[dict[str, Any]]:
         """The leaderboard (contract-shaped, model first), each entry with a distinct ``label``."""
-        return leaderboard(self.metrics, self.config, self.provenance)
+        return leaderboard(self.metrics)
 
     @property
     def model_label(self) -> str:

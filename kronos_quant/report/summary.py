@@ -26,7 +26,7 @@ from kronos_quant.metrics import (
 )
 from kronos_quant.report import fmt
 from kronos_quant.report.facts import run_facts
-from kronos_quant.report.headline import PENDING_SHORT, TAGS, headline, verdicts
+from kronos_quant.report.headline import TAGS, headline, verdicts
 
 __all__ = ["summarize_backtest", "summarize_signal", "render_summary"]
 
@@ -103,7 +103,7 @@ def render_summary(metrics: Mapping[str, Any], title: str, *, config: Mapping[st
         grid.add_row(key, facts.get(key, fmt.NA))
     console.print(f"[bold]{escape(title)}[/bold]")
     console.print(grid)
-    table_data = headline(metrics, config, provenance)
+    table_data = headline(metrics)
     table = Table(caption="portfolio rows: net of costs (gross); Rank IC t: Newey-West, * p < 0.05, ** p < 0.01",
                   caption_justify="left")
     table.add_column("metric")
@@ -116,14 +116,13 @@ def render_summary(metrics: Mapping[str, Any], title: str, *, config: Mapping[st
         group = row.section
         table.add_row(row.label, *(escape(cell.plain()) for cell in row.cells))
     console.print(table)
-    lines = verdicts(metrics, config, provenance)
+    lines = verdicts(metrics)
     if lines:
         board = Table.grid(padding=(0, 1))
         board.add_column(no_wrap=True)
         board.add_column()
         for v in lines:
-            tag = TAGS.get(v.tone, v.tone)
-            board.add_row(Text(f"[{tag}]" if tag else ""), Text(v.text))
-        console.print("[bold]Verdict[/bold]" + (f" ({PENDING_SHORT})" if any(v.provisional for v in lines) else ""))
+            board.add_row(Text(f"[{TAGS[v.tone]}]"), Text(v.text))
+        console.print("[bold]Verdict[/bold]")
         console.print(board)
     return console.file.getvalue()

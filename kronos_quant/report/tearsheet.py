@@ -18,7 +18,7 @@ from typing import Any
 from kronos_quant.report.details import data_section, details_section
 from kronos_quant.report.facts import run_facts
 from kronos_quant.report.figures import CAPTIONS, SECTIONS
-from kronos_quant.report.headline import PENDING_NOTE, TAGS, Headline, headline, verdicts
+from kronos_quant.report.headline import TAGS, Headline, headline, verdicts
 from kronos_quant.report.inputs import ReportInputs
 from kronos_quant.report.leaderboard import dig
 
@@ -52,8 +52,6 @@ STYLE = """
 .kq .kq-tag{flex:0 0 auto;display:inline-block;min-width:96px;text-align:center;font-size:11px;padding:0 6px;border-radius:9px;
  margin-right:8px;color:#fff;background:#7f7f7f}
 .kq .kq-tag.better{background:#2a9d5c}.kq .kq-tag.worse{background:#c0392b}.kq .kq-tag.mixed{background:#e07b00}
-.kq .kq-tag.untested{background:#9aa5b4}.kq .kq-tag.info{background:#1f5fa8}
-.kq .kq-pending{border:1px dashed #9aa5b4;color:#4a5565;padding:3px 8px;margin-top:5px;font-size:12px}
 .kq .kq-first{display:flex;flex-wrap:wrap;gap:14px 18px;align-items:flex-start}
 .kq .kq-first>div{flex:0 1 auto;min-width:0}
 .kq .kq-first>figure{flex:1 1 460px;max-width:760px}
@@ -110,12 +108,10 @@ def _header(inputs: ReportInputs) -> str:
 
 
 def _verdicts(inputs: ReportInputs) -> str:
-    lines = verdicts(inputs.metrics, inputs.config, inputs.provenance)
-    items = "".join(f'<li><span class="kq-tag {v.tone}">{_e(TAGS.get(v.tone) or v.tone)}</span>{_e(v.text)}</li>'
-                    for v in lines) or '<li class="kq-muted">No model in these metrics: nothing to compare.</li>'
-    pending = (f'<div class="kq-pending"><b>Significance tests: pending.</b> {_e(PENDING_NOTE)}</div>'
-               if any(v.provisional for v in lines) else "")
-    return f'<section class="kq-verdict" id="verdict"><h2>Verdict</h2><ul>{items}</ul>{pending}</section>'
+    items = "".join(f'<li><span class="kq-tag {v.tone}">{_e(TAGS[v.tone])}</span>{_e(v.text)}</li>'
+                    for v in verdicts(inputs.metrics))
+    items = items or '<li class="kq-muted">No comparisons in these metrics: nothing to compare.</li>'
+    return f'<section class="kq-verdict" id="verdict"><h2>Verdict</h2><ul>{items}</ul></section>'
 
 
 def _headline_table(table: Headline) -> str:
@@ -158,7 +154,7 @@ def render_tearsheet(inputs: ReportInputs, images: Mapping[str, bytes | str] | N
     ``make_figures``; standalone: a whole page with its Content-Security-Policy (else a ``<div>``
     fragment with scoped styles, for notebooks)."""
     images = dict(images or {})
-    table = headline(inputs.metrics, inputs.config, inputs.provenance)
+    table = headline(inputs.metrics)
     top = (f'<figure class="kq-top-fig" id="fig-{TOP_FIGURE}">{_img(TOP_FIGURE, images[TOP_FIGURE])}</figure>'
            if TOP_FIGURE in images else "<div></div>")
     left = _headline_table(table) if table.columns else ('<p class="kq-muted">No model, baseline or benchmark '
