@@ -50,7 +50,9 @@ from kronos_quant.data.panel import panel_to_wide
 from kronos_quant.errors import DataError
 from kronos_quant.trading_rules import limit_flags, mask_orders, price_limits, side_fees
 
-__all__ = ["BacktestResult", "backtest_weights", "execution_targets"]
+__all__ = ["BENCHMARK_NAME", "BacktestResult", "backtest_weights", "execution_targets"]
+
+BENCHMARK_NAME = "equal-weight buy and hold"  # how tables, verdicts and figure legends name the benchmark
 
 logger = logging.getLogger(__name__)
 

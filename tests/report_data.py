@@ -92,7 +92,8 @@ CONTRACT_CONFIG = {
     "signal": {"name": "expected_return", "params": {"path": "mean"}, "transforms": ["winsorize", "zscore"]},
     "baseline": [{"name": "random_walk"}, {"name": "momentum", "params": {"lookback": 20, "skip": 1}}],
     "portfolio": {"name": "topk", "params": {"k": 5}, "max_weight": 0.25, "cash_buffer": 0.02},
-    "costs": {"fees": 0.0005, "slippage": 0.0005, "min_fee": 0.0, "price_limit": None},
+    "costs": {"fees": 0.0005, "slippage": 0.0005, "min_fee": 0.0, "sell_tax": 0.0},
+    "trading": {"lot_size": None, "settlement": "T+0", "price_limit": None},
     "backtest": {"start": "2015-09-01", "end": None},
 }
 CONTRACT_PROVENANCE = {

@@ -56,7 +56,12 @@ def test_metrics_layout_follows_the_contract(run):
     names = [r["name"] for r in m["leaderboard"]]
     assert names == ["baseline:linear", "momentum(10, skip 0)", "random_walk", "historical_drift", "equal_weight"]
     assert [r["kind"] for r in m["leaderboard"]] == ["model", "baseline", "baseline", "baseline", "benchmark"]
-    assert len({r["display_name"] for r in m["leaderboard"]}) == len(names)
+    # one distinct name each, the same in the table and the verdict lines
+    shown = [r["display_name"] for r in m["leaderboard"]]
+    assert shown == ["baseline:linear", "momentum(10, skip 0)", "random walk", "historical drift",
+                     "equal-weight buy and hold"]
+    assert len(m["verdicts"]) == len(shown) - 1
+    assert all(line.startswith(f"baseline:linear vs {other}: ") for line, other in zip(m["verdicts"], shown[1:]))
     assert [c["against"] for c in m["comparisons"]] == names[1:] and m["verdicts"] == [c["verdict"] for c in m["comparisons"]]
     model = m["leaderboard"][0]
     for key in ("rank_ic_ci", "return_mse", "crps", "coverage_90_last_step", "coverage_90_all_steps", "prob_up",
@@ -220,7 +225,7 @@ def test_baseline_forms_and_evaluation_keys_are_checked_at_load():
 
 
 def _row(name: str, kind: str, rank_ic: float, t: float, p: float) -> dict:
-    return {"name": name, "kind": kind, "rank_ic": {"mean": rank_ic, "t_stat": t, "p_value": p, "nw_lags": 4},
+    return {"name": name, "kind": kind, "display_name": name.replace("_", " "), "rank_ic": {"mean": rank_ic, "t_stat": t, "p_value": p, "nw_lags": 4},
             "psr": 0.7, "dsr": 0.4, "n_trials": 5}
 
 
@@ -236,8 +241,10 @@ def test_verdict_lines_say_what_the_tests_found():
     better = {**worse, "dm_mse": {"statistic": -2.5, "p_value": 0.012, "loss_ratio": 0.8}}
     assert "x0.80 (DM p 0.012, better)" in verdict(better, model, _row("linear", "baseline", 0.0, 0.0, 1.0))
     bench = {**worse, "dm_mse": None, "sharpe_other": float("nan")}
-    line = verdict(bench, model, {"name": "equal_weight", "kind": "benchmark", "rank_ic": None})
-    assert line.startswith("kronos-demo vs equal weight: Rank IC -0.001 (NW t -0.06, 4 lags: no evidence of skill)")
+    benchmark = {"name": "equal_weight", "kind": "benchmark", "display_name": "equal-weight buy and hold",
+                 "rank_ic": None}
+    line = verdict(bench, model, benchmark)
+    assert line.startswith("kronos-demo vs equal-weight buy and hold: Rank IC -0.001 (NW t -0.06, 4 lags: no evidence of skill)")
     assert "vs n/a" in line and line.endswith("PSR 0.70, DSR 0.40 (5 trials)")
     skilled = _row("kronos-demo", "model", 0.05, 3.2, 0.002)
-    assert "evidence of skill" in verdict(bench, skilled, {"name": "equal_weight", "kind": "benchmark", "rank_ic": None})
+    assert "evidence of skill" in verdict(bench, skilled, benchmark)

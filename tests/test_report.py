@@ -157,7 +157,7 @@ def test_plot_functions_return_figures(run: dict) -> None:
         plot_forecast_fan(run["forecasts"], instrument="ZZZ")
     drawdown = plot_drawdown(run["backtest"], {"flat": run["baseline"]}, label="model")
     names = [t.split(" (max")[0] for t in drawdown.axes[0].get_legend_handles_labels()[1]]
-    assert names == ["model", "flat", "equal-weight benchmark"]
+    assert names == ["model", "flat", "equal-weight buy and hold"]
     starred = plot_errors_by_step(run["forecasts"], run["panel"], dm_per_step=[{"step": 2, "p_value": 0.01},
                                                                               {"step": 3, "p_value": 0.2}])
     assert [t.get_text() for t in starred.axes[0].texts] == ["*"]  # only the step whose DM test is significant

@@ -58,7 +58,7 @@ def test_headline_reads_the_contract() -> None:
     text, gross, notes = _cells(table, "Rank IC (NW t)")
     assert text == ["0.052 (t 2.52)*", "n/a", "0.018 (t 0.85)", "n/a"]
     assert "4 lags" in notes[0] and "95% CI [0.011, 0.093]" in notes[0]
-    assert _cells(table, "Return MSE vs random walk")[0] == ["\u00d71.45", "\u00d71.00", "n/a", "n/a"]
+    assert _cells(table, "Return MSE vs no change")[0] == ["\u00d71.45", "\u00d71.00", "n/a", "n/a"]
     assert _cells(table, "CRPS (h-step return)")[0] == ["123 bp", "101 bp", "n/a", "n/a"]
     assert _cells(table, "90% coverage raw \u2192 recal.")[0] == ["70% \u2192 89%", "80% \u2192 90%", "n/a", "n/a"]
     text, gross, _ = _cells(table, "Annual return")
@@ -121,6 +121,22 @@ def test_metric_groups_keep_every_value() -> None:
     assert groups["comparisons[kronos-demo vs random_walk].dm_mse_per_step"][0] == ("1", "statistic 3; p_value 0.01")
 
 
+def test_the_costs_fact_shows_the_market_presets_trading_rules() -> None:
+    """Header and terminal share one costs line: the preset's costs and, where active, its rules."""
+    from kronos_quant.config import load_config
+
+    def costs(*overrides: str) -> str:
+        return dict(run_facts({}, load_config(None, overrides=list(overrides)).resolved(), {}))["Costs"]
+
+    assert costs("market=us_equity") == "us_equity: fees 1.0 bp (min 1 per order) + slippage 5.0 bp per trade"
+    assert costs("market=cn_a_share") == ("cn_a_share: fees 5.0 bp (min 5 per order) + slippage 5.0 bp per trade, "
+                                          "stamp duty 5.0 bp on sells, lots of 100, T+1, A-share price limits by board")
+    assert costs("market=custom", "trading.price_limit=0.1") == "fees 5.0 bp + slippage 5.0 bp per trade, price limit \u00b110%"
+    text = render_summary(contract_metrics(), "a-share run", config=load_config(None, overrides=["market=cn_a_share"])
+                          .resolved(), width=200)
+    assert "stamp duty 5.0 bp on sells, lots of 100, T+1" in text
+
+
 def test_terminal_summary_from_the_contract() -> None:
     text = render_summary(contract_metrics(), "momentum: kronos-demo", config=CONTRACT_CONFIG,
                           provenance=CONTRACT_PROVENANCE, width=160)
@@ -161,7 +177,8 @@ def test_run_figures_and_notebook_view(tiny) -> None:
     assert list(figures) == list(FIGURES) and all(isinstance(f, Figure) for f in figures.values())
     labels = [e["label"] for e in leaderboard(tiny.metrics)]
     equity = figures["equity"].axes[0].get_legend_handles_labels()[1]
-    assert equity == [labels[0], f"{labels[0]} (gross)", *labels[1:-1], "equal-weight benchmark"]
+    assert equity == [labels[0], f"{labels[0]} (gross)", *labels[1:-1], "equal-weight buy and hold"]
+    assert labels[-1] == "equal-weight buy and hold"  # one name for the benchmark: table, verdicts, legends
     assert list(tiny.figures(["fan"])) == ["fan"]
     html = tiny._repr_html_()
     assert html.startswith('<div class="kq">') and html.count("data:image/png;base64,") == len(FIGURES)

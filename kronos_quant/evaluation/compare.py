@@ -85,10 +85,6 @@ def _significant(p: Any) -> bool:
     return isinstance(p, int | float) and math.isfinite(p) and p < _ALPHA
 
 
-def _readable(name: str) -> str:
-    return name.replace("_", " ")
-
-
 def verdict(comparison: Mapping[str, Any], model: Mapping[str, Any], other: Mapping[str, Any]) -> str:
     """One line in words and numbers, e.g. ``kronos-demo vs random walk: return MSE x1.45 (DM p < 0.001,
     worse); Rank IC +0.012 vs -0.003 (difference NW t 0.85: no significant difference); Sharpe 0.90 vs
@@ -118,4 +114,9 @@ def verdict(comparison: Mapping[str, Any], model: Mapping[str, Any], other: Mapp
     if other["kind"] == "benchmark":
         parts.append(f"PSR {_num(model.get('psr'), '.2f')}, DSR {_num(model.get('dsr'), '.2f')} "
                      f"({model.get('n_trials', 1)} trial{'s' if model.get('n_trials', 1) != 1 else ''})")
-    return f"{model['name']} vs {_readable(other['name'])}: " + "; ".join(parts)
+    return f"{_label(model)} vs {_label(other)}: " + "; ".join(parts)
+
+
+def _label(row: Mapping[str, Any]) -> str:
+    """The leaderboard row's display name: the one name tables, verdicts and figures use."""
+    return str(row.get("display_name") or row["name"])

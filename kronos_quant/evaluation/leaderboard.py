@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 import polars as pl
 
+from kronos_quant.backtest import BENCHMARK_NAME
 from kronos_quant.config import StrategyConfig
 from kronos_quant.evaluation import scoring
 from kronos_quant.evaluation.cells import LABELS
@@ -59,14 +60,13 @@ def ic_table(entries: list[Scored]) -> pd.DataFrame:
 def _model(proto: Protocol) -> Scored:
     cfg = proto.cfg
     sig = cfg.signal
-    return score_entry(proto, name=cfg.model.id, kind="model",
-                       display_name=f"{cfg.model.id} {sig.name.replace('_', ' ')}", signal=sig.name,
+    return score_entry(proto, name=cfg.model.id, kind="model", display_name=cfg.model.id, signal=sig.name,
                        params=sig.params, transforms=list(sig.transforms), forecasts=proto.cells,
                        n_trials=cfg.evaluation.n_trials)
 
 
 def _benchmark_row(model: Scored, proto: Protocol) -> dict[str, Any]:
-    return {"name": "equal_weight", "kind": "benchmark", "display_name": "equal-weight buy and hold",
+    return {"name": "equal_weight", "kind": "benchmark", "display_name": BENCHMARK_NAME,
             "ic": None, "rank_ic": None, **scoring.benchmark_block(model.backtest, boot=proto.boot)}
 
 

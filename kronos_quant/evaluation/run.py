@@ -166,14 +166,11 @@ def score_baseline(proto: Protocol, entry: BaselineConfig, forecasts: pl.DataFra
     sig = proto.cfg.signal
     transforms = sig.transforms if entry.transforms is None else entry.transforms
     name = baseline_name(entry)
+    label = name.replace("_", " ")  # random walk, historical drift, momentum(20, skip 1)
     if baseline_kind(entry.name) == "forecaster":
         if forecasts is None:
             raise ValueError(f"baseline {name} is a forecaster: pass its forecast table")
-        return score_entry(proto, name=name, kind="baseline", display_name=f"{_words(name)} {_words(sig.name)}",
+        return score_entry(proto, name=name, kind="baseline", display_name=label,
                            signal=sig.name, params=sig.params, transforms=transforms, forecasts=forecasts, n_trials=1)
-    return score_entry(proto, name=name, kind="baseline", display_name=_words(name), signal=entry.name,
+    return score_entry(proto, name=name, kind="baseline", display_name=label, signal=entry.name,
                        params=entry.params, transforms=transforms, forecasts=None, n_trials=1)
-
-
-def _words(name: str) -> str:
-    return name.replace("_", " ")

@@ -23,7 +23,8 @@ LABELS = {"close_to_close": "close t \u2192 close t+{h}", "next_open": "open t+1
 def label_description(metrics: Mapping[str, Any], horizon: Any) -> str:
     """The forward-return label of the IC, e.g. 'close_to_close: close t → close t+5'."""
     label = metrics.get("label") or "close_to_close"
-    text = metrics.get("label_description") or LABELS.get(str(label), "").format(h=horizon if horizon else "h")
+    known = LABELS.get(str(label))  # with the horizon filled in (metrics.json says "t+1+h")
+    text = known.format(h=horizon if horizon else "h") if known else metrics.get("label_description")
     return f"{label}: {text}" if text else str(label)
 
 
@@ -103,15 +104,29 @@ def _strategy(config: Mapping[str, Any]) -> str:
 
 
 def _costs(config: Mapping[str, Any]) -> str:
-    c = dig(config, "costs") or {}
+    """The costs and the trading rules the backtest enforced, after the market preset filled them in:
+    'us_equity: fees 1.0 bp (min 1 per order) + slippage 5.0 bp per trade' and, where active, stamp
+    duty on sells, lots, T+1 and price limits."""
+    c, t = dig(config, "costs") or {}, dig(config, "trading") or {}
     if not c:
         return fmt.NA
-    text = f"fees {fmt.bp(c.get('fees'))} + slippage {fmt.bp(c.get('slippage'))} per trade"
+    fees = f"fees {fmt.bp(c.get('fees'))}"
     if fmt.as_float(c.get("min_fee")):
-        text += f", min fee {c['min_fee']}"
-    if c.get("price_limit") is not None:
-        text += f", price limit {fmt.pct(c['price_limit'], 0)}"
-    return text
+        fees += f" (min {fmt.number(c['min_fee'])} per order)"
+    parts = [f"{fees} + slippage {fmt.bp(c.get('slippage'))} per trade"]
+    if fmt.as_float(c.get("sell_tax")):
+        parts.append(f"stamp duty {fmt.bp(c['sell_tax'])} on sells")
+    if t.get("lot_size"):
+        parts.append(f"lots of {t['lot_size']}")
+    if t.get("settlement") and t["settlement"] != "T+0":
+        parts.append(str(t["settlement"]))
+    limit = t.get("price_limit")
+    if limit == "a_share":
+        parts.append("A-share price limits by board")
+    elif fmt.as_float(limit) is not None:
+        parts.append(f"price limit ±{fmt.pct(limit, 0)}")
+    market = dig(config, "market")
+    return (f"{market}: " if market and market != "custom" else "") + ", ".join(parts)
 
 
 def run_facts(metrics: Mapping[str, Any], config: Mapping[str, Any] | None, provenance: Mapping[str, Any] | None,

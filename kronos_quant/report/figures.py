@@ -91,7 +91,7 @@ def _need(**values: Any) -> str | None:
 def figure_makers(inputs: ReportInputs) -> dict[str, tuple[str | None, Callable[[], Figure]]]:
     """Figure name -> (the missing inputs, or None; a function that draws it)."""
     i = inputs
-    bt, label, bases = i.backtest, i.model_label, i.baseline_results
+    bt, label, bases, bench = i.backtest, i.model_label, i.baseline_results, i.benchmark_label
     model = next((e for e in i.entries if e.get("kind") == "model"), {})
     # the DM tests per step against the random walk, the reference drawn beside the model's errors
     comparison = next((c for c in i.metrics.get("comparisons") or []
@@ -100,7 +100,7 @@ def figure_makers(inputs: ReportInputs) -> dict[str, tuple[str | None, Callable[
     return {
         "errors_by_step": (_need(forecasts=i.forecasts, panel=i.panel),
                            lambda: plot_errors_by_step(i.forecasts, i.panel,
-                                                       dm_per_step=comparison.get("dm_mse_per_step"))),
+                                                       dm_per_step=comparison.get("dm_mse_per_step"), label=label)),
         "fan": (_need(forecasts=i.forecasts), lambda: plot_forecast_fan(i.forecasts, i.panel, instrument=i.fan_instrument)),
         "ic": (ic_inputs, lambda: plot_ic(_ic_table(i), kinds=i.kinds)),
         "quantile_returns": (_need(signals=i.signals, forward_returns=i.forward_returns),
@@ -108,10 +108,11 @@ def figure_makers(inputs: ReportInputs) -> dict[str, tuple[str | None, Callable[
                                  i.signals, i.forward_returns.reindex(index=i.signals.index, columns=i.signals.columns),
                                  n_quantiles=i.n_quantiles))),
         "rank_autocorrelation": (_need(signals=i.signals), lambda: plot_rank_autocorrelation(i.scores, kinds=i.kinds)),
-        "equity": (_need(backtest=bt), lambda: plot_equity(bt, bases, label=label)),
-        "drawdown": (_need(backtest=bt), lambda: plot_drawdown(bt, bases, label=label)),
+        "equity": (_need(backtest=bt), lambda: plot_equity(bt, bases, label=label, benchmark_label=bench)),
+        "drawdown": (_need(backtest=bt), lambda: plot_drawdown(bt, bases, label=label, benchmark_label=bench)),
         "monthly_returns": (_need(backtest=bt), lambda: plot_monthly_returns(bt, label=label)),
-        "rolling_sharpe": (_need(backtest=bt), lambda: plot_rolling_sharpe(bt, bases, label=label)),
+        "rolling_sharpe": (_need(backtest=bt), lambda: plot_rolling_sharpe(bt, bases, label=label,
+                                                                                       benchmark_label=bench)),
         "exposure_turnover": (_need(backtest=bt), lambda: plot_exposure_turnover(bt, label=label)),
         "calibration": (_need(forecasts=i.forecasts, panel=i.panel),
                         lambda: plot_calibration(i.forecasts, i.panel,

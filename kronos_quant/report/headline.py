@@ -114,7 +114,8 @@ _ROWS: tuple[tuple[str, str, str, Callable[[Mapping[str, Any]], Cell]], ...] = (
     ("Rank IC (NW t)", "signal", "mean cross-sectional Spearman IC of the score with the forward return; "
      "Newey-West t; * p < 0.05, ** p < 0.01", _rank_ic),
     ("Rank ICIR", "signal", "mean / std of the per-date Rank IC", lambda e: Cell(fmt.fixed(dig(e, "rank_ic", "icir")))),
-    ("Return MSE vs random walk", "forecast", "h-step return MSE / the random walk's (below 1 beats it)",
+    ("Return MSE vs no change", "forecast", "h-step return MSE / that of the no-change forecast (the exact "
+     "random-walk point forecast; below 1 beats it)",
      lambda e: Cell(fmt.ratio(e.get("mse_ratio_rw")))),
     ("CRPS (h-step return)", "forecast", "continuous ranked probability score of the sample paths, in return units",
      lambda e: Cell(fmt.bp(e.get("crps")))),

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from kronos_quant.backtest import BacktestResult
+from kronos_quant.backtest import BENCHMARK_NAME, BacktestResult
 from kronos_quant.report.facts import backtest_period
 from kronos_quant.report.leaderboard import leaderboard
 
@@ -56,6 +56,10 @@ class ReportInputs:
     @property
     def model_label(self) -> str:
         return next((e["label"] for e in self.entries if e.get("kind") == "model"), "strategy")
+
+    @property
+    def benchmark_label(self) -> str:
+        return next((e["label"] for e in self.entries if e.get("kind") == "benchmark"), BENCHMARK_NAME)
 
     def _relabel(self, items: Mapping[str, Any]) -> dict[str, Any]:
         """Caller's baseline names -> leaderboard labels (by name or display name, else in order)."""

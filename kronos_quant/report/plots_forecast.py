@@ -105,7 +105,7 @@ def plot_forecast_fan(forecasts: Any, panel: Any = None, *, instrument: str | No
 
 
 def errors_by_step(realized: pl.DataFrame) -> pd.DataFrame:
-    """Per horizon step: n, return RMSE of the mean forecast and of the random walk, their MSE ratio,
+    """Per horizon step: n, return RMSE of the mean forecast and of the no-change forecast, their MSE ratio,
     and the mean CRPS of the sample paths (NaN without samples). realized: the forecast table with
     ``actual_close`` (``schema.join_realized``)."""
     known = realized.filter(pl.col("actual_close").is_not_null() & pl.col("actual_close").is_not_nan())
@@ -125,25 +125,27 @@ def errors_by_step(realized: pl.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["step", "n", "rmse", "rmse_rw", "mse_ratio_rw", "crps"])
 
 
-def plot_errors_by_step(forecasts: Any, panel: pl.DataFrame, *, dm_per_step: Sequence[Any] | None = None) -> Figure:
-    """Return RMSE of the mean forecast beside the random walk's (left) and CRPS (right), by horizon step.
+def plot_errors_by_step(forecasts: Any, panel: pl.DataFrame, *, dm_per_step: Sequence[Any] | None = None,
+                        label: str = "model") -> Figure:
+    """Return RMSE of the mean forecast beside the no-change forecast's (left) and CRPS (right), by horizon step.
 
-    dm_per_step: optional Diebold-Mariano results per step ({"step", "statistic", "p_value"});
-    steps where the MSE difference is significant (p < 0.05) are starred.
+    dm_per_step: optional Diebold-Mariano results per step against the random-walk baseline
+    ({"step", "statistic", "p_value"}); steps where the MSE difference is significant (p < 0.05) are
+    starred. label: the forecaster's name in the legend.
     """
     table = errors_by_step(join_realized(forecasts, panel))
     fig = Figure(figsize=(7.0, 3.4), layout="constrained")
     left, right = fig.subplots(1, 2)
     steps = table["step"].to_numpy()
-    left.bar(steps - 0.2, table["rmse"] * 100.0, width=0.4, color=COLORS["model"], label="model (mean path)")
-    left.bar(steps + 0.2, table["rmse_rw"] * 100.0, width=0.4, color=COLORS["benchmark"], label="random walk")
+    left.bar(steps - 0.2, table["rmse"] * 100.0, width=0.4, color=COLORS["model"], label=f"{label} (mean path)")
+    left.bar(steps + 0.2, table["rmse_rw"] * 100.0, width=0.4, color=COLORS["benchmark"], label="no-change forecast")
     significant = {int(d.get("step")) for d in dm_per_step or [] if d and (d.get("p_value") or 1.0) < 0.05}
     for step, height in zip(steps, np.maximum(table["rmse"], table["rmse_rw"]) * 100.0):
         if step in significant:
             left.text(step, height, "*", ha="center", va="bottom")
     left.set_xlabel("horizon step (bars)", fontsize=8)
     left.set_ylabel("return RMSE (%)", fontsize=8)
-    left.set_title("Point error" + (" (* DM p < 0.05)" if significant else ""), fontsize=10)
+    left.set_title("Point error" + (" (* DM p < 0.05 vs random walk)" if significant else ""), fontsize=10)
     left.legend(loc="upper left", fontsize=8)
     if table["crps"].notna().any():
         right.bar(steps, table["crps"] * 1e4, width=0.6, color=COLORS["model"])

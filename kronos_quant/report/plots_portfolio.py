@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 
-from kronos_quant.backtest import BacktestResult
+from kronos_quant.backtest import BENCHMARK_NAME, BacktestResult
 from kronos_quant.metrics import drawdown_series
 
 __all__ = ["COLORS", "series_color", "traded_returns", "plot_equity", "plot_drawdown", "plot_monthly_returns",
@@ -46,14 +46,14 @@ def traded_returns(result: BacktestResult, *, which: str = "net") -> pd.Series:
 
 
 def _lines(result: BacktestResult, baselines: Mapping[str, BacktestResult] | None, label: str,
-           gross: bool = False) -> list[tuple[str, pd.Series, str, str]]:
+           benchmark: str, gross: bool = False) -> list[tuple[str, pd.Series, str, str]]:
     """(label, returns, colour, line style) of the strategy, its gross run, the baselines and the benchmark."""
     out = [(label, traded_returns(result), COLORS["model"], "-")]
     if gross and result.gross_returns is not None:
         out.append((f"{label} (gross)", traded_returns(result, which="gross"), COLORS["model"], ":"))
     for i, (name, base) in enumerate((baselines or {}).items()):
         out.append((name, traded_returns(base), series_color("baseline", i), "-"))
-    out.append(("equal-weight benchmark", traded_returns(result, which="benchmark"), COLORS["benchmark"], "-"))
+    out.append((benchmark, traded_returns(result, which="benchmark"), COLORS["benchmark"], "-"))
     return out
 
 
@@ -66,11 +66,12 @@ def _finish(ax, *, ylabel: str, legend: bool = True) -> None:
 
 
 def plot_equity(result: BacktestResult, baselines: Mapping[str, BacktestResult] | None = None, *,
-                label: str = "strategy", figsize: tuple[float, float] = (6.4, 4.3)) -> Figure:
+                label: str = "strategy", benchmark_label: str = BENCHMARK_NAME,
+                figsize: tuple[float, float] = (6.4, 4.3)) -> Figure:
     """Growth of 1 (net of costs) of the strategy, its gross run, each baseline and the equal-weight benchmark."""
     fig = Figure(figsize=figsize, layout="constrained")
     ax = fig.subplots()
-    for name, returns, color, style in _lines(result, baselines, label, gross=True):
+    for name, returns, color, style in _lines(result, baselines, label, benchmark_label, gross=True):
         growth = (1.0 + returns).cumprod()
         ax.plot(growth.index, growth.to_numpy(), color=color, ls=style, lw=1.8 if style == "-" else 1.2, label=name)
     ax.axhline(1.0, color="black", lw=0.6)
@@ -80,11 +81,11 @@ def plot_equity(result: BacktestResult, baselines: Mapping[str, BacktestResult] 
 
 
 def plot_drawdown(result: BacktestResult, baselines: Mapping[str, BacktestResult] | None = None, *,
-                  label: str = "strategy") -> Figure:
+                  label: str = "strategy", benchmark_label: str = BENCHMARK_NAME) -> Figure:
     """Drawdown from the running peak (net) of the strategy, the baselines and the benchmark, with a legend."""
     fig = Figure(figsize=(7.0, 3.4), layout="constrained")
     ax = fig.subplots()
-    for name, returns, color, _ in _lines(result, baselines, label):
+    for name, returns, color, _ in _lines(result, baselines, label, benchmark_label):
         dd = drawdown_series(returns) * 100.0
         ax.plot(dd.index, dd.to_numpy(), color=color, lw=1.2, label=f"{name} (max {dd.min():.1f}%)")
         if name == label:
@@ -132,13 +133,14 @@ def rolling_window(n_bars: int, periods_per_year: float) -> int:
 
 
 def plot_rolling_sharpe(result: BacktestResult, baselines: Mapping[str, BacktestResult] | None = None, *,
-                        label: str = "strategy", window: int | None = None) -> Figure:
+                        label: str = "strategy", benchmark_label: str = BENCHMARK_NAME,
+                        window: int | None = None) -> Figure:
     """Annualised Sharpe ratio over a rolling window of bars (net) of every line in the equity figure."""
     ppy = result.periods_per_year
     window = window or rolling_window(len(traded_returns(result)), ppy)
     fig = Figure(figsize=(7.0, 3.4), layout="constrained")
     ax = fig.subplots()
-    for name, returns, color, _ in _lines(result, baselines, label):
+    for name, returns, color, _ in _lines(result, baselines, label, benchmark_label):
         roll = returns.rolling(window, min_periods=window)
         sharpe = roll.mean() / roll.std(ddof=1) * np.sqrt(ppy)
         ax.plot(sharpe.index, sharpe.to_numpy(), color=color, lw=1.2, label=name)
