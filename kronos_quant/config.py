@@ -19,7 +19,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any, ClassVar, Literal, get_args
 
-import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_core.core_schema import ValidationInfo
@@ -38,6 +37,7 @@ from kronos_quant.errors import ConfigError
 from kronos_quant.registry import ParamError, baseline_kind, check_name, check_params, suggest
 from kronos_quant.schema import DEFAULT_QUANTILES
 from kronos_quant.utils.overrides import apply_overrides, parse_override
+from kronos_quant.utils.yaml_file import read_yaml_mapping
 
 __all__ = ["StrategyConfig", "CostsConfig", "DataConfig", "SyntheticConfig", "TradingConfig", "ValidationConfig",
            "load_config", "config_from_dict", "apply_overrides", "parse_override"]
@@ -352,18 +352,8 @@ def load_config(path: str | os.PathLike[str] | None = None, *, overrides: list[s
         raw: Any = {}
         source = "<defaults>"
     else:
-        p = Path(path)
-        source = str(p)
-        if not p.is_file():
-            raise ConfigError(f"{p}: config file not found; check the path (e.g. strategies/momentum.yaml)")
-        try:
-            raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            raise ConfigError(f"{p}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: expected a mapping of sections at the top level, got {type(raw).__name__}")
+        source = str(path)
+        raw = read_yaml_mapping(Path(path), what="config file", example="strategies/momentum.yaml")
     raw = apply_overrides(raw, overrides)
     if "name" not in raw and path is not None:  # the file's stem, made safe for file names
         raw["name"] = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(path).stem).strip("._-") or "strategy"

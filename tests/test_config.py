@@ -47,6 +47,27 @@ def test_yaml_cannot_run_code(tmp_path):
     assert not marker.exists()
 
 
+def test_strategy_and_finetune_files_are_read_the_same_way(tmp_path):
+    """One reader (utils.yaml_file): the line of a YAML error, non-UTF-8 bytes and a non-mapping top
+    level are ConfigErrors naming the file, for strategy and finetune configs alike."""
+    from kronos_quant.training.config import load_finetune_config
+
+    bad = _write(tmp_path, "forecast:\n  horizon: [3\n")
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- a\n- b\n")
+    for load in (load_config, load_finetune_config):
+        with pytest.raises(ConfigError, match=r"not valid YAML at line \d+, column \d+"):
+            load(bad)
+        with pytest.raises(ConfigError, match="latin.yaml: not UTF-8 text"):
+            load(latin)
+        with pytest.raises(ConfigError, match="list.yaml: expected a mapping of keys at the top level, got list"):
+            load(listing)
+        with pytest.raises(ConfigError, match="nope.yaml: .* not found"):
+            load(tmp_path / "nope.yaml")
+
+
 def test_set_overrides(tmp_path):
     p = _write(tmp_path, "forecast:\n  horizon: 3\n")
     cfg = load_config(p, overrides=["forecast.horizon=7", "model.id=baseline:linear", "forecast.rebalance=[2016-01-04]",

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kronos_quant.config import apply_overrides
+from kronos_quant.data.bounds import parse_bound
 from kronos_quant.errors import ConfigError
+from kronos_quant.utils.yaml_file import read_yaml_mapping
 
 __all__ = [
     "Period",
@@ -177,14 +178,10 @@ class FinetuneConfig(_Strict):
 
 # ----------------------------------------------------------------------------- periods
 def period_bounds(period: Period) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
-    """Inclusive (start, end) timestamps; a date-only end becomes the last microsecond of that day."""
-    lo = None if period.start is None else pd.Timestamp(period.start)
-    hi = None
-    if period.end is not None:
-        hi = pd.Timestamp(period.end)
-        if not isinstance(period.end, dt.datetime):
-            hi = hi + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
-    return lo, hi
+    """Inclusive (start, end) timestamps; a date-only end becomes the last microsecond of that day
+    (``data.bounds.parse_bound``, the reading of date bounds everywhere)."""
+    return (parse_bound(period.start, tz=None, is_end=False, name="start"),
+            parse_bound(period.end, tz=None, is_end=True, name="end"))
 
 
 def _overlap(a: Period, b: Period) -> bool:
@@ -269,16 +266,8 @@ def load_finetune_config(source: str | os.PathLike[str] | Mapping[str, Any] | Fi
     elif isinstance(source, Mapping):
         raw, label = dict(source), "<mapping>"
     else:
-        path = Path(source)
-        label = str(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: finetune config not found (working directory {Path.cwd()})")
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: expected a mapping of keys at the top level, got {type(raw).__name__}")
+        label = str(source)
+        raw = read_yaml_mapping(Path(source), what="finetune config", example="strategies/finetune_demo.yaml")
     raw = apply_overrides(raw, overrides, source=label)
     try:
         cfg = FinetuneConfig.model_validate(raw)
