@@ -158,15 +158,11 @@ def _date(text: str | None, option: str = "--asof") -> Any:
         raise ConfigError(f"{option} {text!r} is not a date; use YYYY-MM-DD, e.g. {option} 2017-06-30") from None
 
 
-def _print_summary(run: Any, title: str) -> None:
+def _print_summary(run: Any, title: str | None = None) -> None:
     import shutil
 
-    from kronos_quant.report import render_summary
-    from kronos_quant.report.facts import backtest_period
-
     width = min(max(shutil.get_terminal_size((120, 40)).columns, 100), 160)
-    typer.echo(render_summary(run.metrics, title, config=run.config.resolved(), provenance=run.provenance,
-                              period=backtest_period(run.backtest), width=width), nl=False)
+    typer.echo(run.summary(title, width=width), nl=False)
     typer.echo(f"report: {run.output_dir}/report.html")
 
 
@@ -192,7 +188,7 @@ def backtest(opts: Options, strategy: Strategy,
     from kronos_quant.workflow import run_backtest
 
     cfg = replace(opts, sets=_with_trials(opts.sets, trials)).config(strategy)
-    _print_summary(run_backtest(cfg, output_dir=output, quiet=opts.quiet), f"{cfg.name}: {cfg.model.id}")
+    _print_summary(run_backtest(cfg, output_dir=output, quiet=opts.quiet))
 
 
 @command(app, shared=CONFIG)

@@ -166,6 +166,7 @@ def test_a_real_run_renders_through_the_contract(tiny) -> None:
     assert facts["Period"].endswith(f"{period[2]} bars") and facts["Universe"] == "8 instruments"
     text = render_summary(m, "tiny", config=cfg, provenance=tiny.provenance, period=period, width=140)
     assert "momentum(20, skip 1)" in text and "Period" in text and "Costs" in text
+    assert tiny.summary("tiny", width=140) == text  # what the CLI prints and notebooks show
     flat = " ".join(text.split())
     assert all(" ".join(line.split()) in flat for line in m["verdicts"])
     html = render_tearsheet(ReportInputs(metrics=m, config=cfg, provenance=tiny.provenance))

@@ -61,6 +61,17 @@ class BacktestRun:
 
         return run_figures(self, names)
 
+    def summary(self, title: str | None = None, *, width: int = 120) -> str:
+        """The terminal summary (what ``kronos-quant backtest`` prints): run facts with the simulated
+        period, the headline table and the verdict lines, ``width`` columns. title: default
+        '<strategy name>: <model id>'."""
+        from kronos_quant.report import render_summary
+        from kronos_quant.report.facts import backtest_period
+
+        return render_summary(self.metrics, title or f"{self.config.name}: {self.config.model.id}",
+                              config=self.config.resolved(), provenance=self.provenance,
+                              period=backtest_period(self.backtest), width=width)
+
     def _repr_html_(self) -> str:
         """The tear sheet, for notebooks."""
         from kronos_quant.report import run_tearsheet
