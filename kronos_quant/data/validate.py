@@ -283,9 +283,14 @@ def validate_panel(
         logger.info("%s: %s", label, issue.line())
     for exclusion in exclusions:
         logger.warning("%s: %s", label, exclusion.line())
-    n_bad = sum(i.severity != "info" for i in report.issues)
-    if n_bad:
-        logger.warning("%s: %d error/warning issue(s) under policy=%r, %d of %d rows kept; see the "
-                       "ValidationReport (load_panel_with_report) for details", label, n_bad, policy,
-                       report.n_rows_out, report.n_rows_in)
+    bad: dict[str, list[str]] = {}
+    for issue in report.issues:
+        if issue.severity != "info":
+            bad.setdefault(issue.check, []).append(issue.instrument or "(panel)")
+    if bad:
+        what = "; ".join(f"{check}: {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}"
+                         for check, names in bad.items())
+        logger.warning("%s: %d error/warning issue(s) (%s) under policy=%r, %d of %d rows kept; see the "
+                       "ValidationReport (load_panel_with_report) for details", label,
+                       sum(map(len, bad.values())), what, policy, report.n_rows_out, report.n_rows_in)
     return clean, report

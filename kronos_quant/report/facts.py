@@ -153,5 +153,6 @@ def run_facts(metrics: Mapping[str, Any], config: Mapping[str, Any] | None, prov
         ("Seed \u00b7 version", f"seed {seed} \u00b7 kronos-quant {version or fmt.NA}"),
     ]
     if metrics.get("n_trials") is not None:
-        facts.append(("Trials", f"{metrics['n_trials']} configurations tried (deflated Sharpe)"))
+        n = metrics["n_trials"]
+        facts.append(("Trials", f"{n} configuration{'' if n == 1 else 's'} tried (deflated Sharpe)"))
     return facts

@@ -52,7 +52,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
 }
 FIGURES: tuple[str, ...] = tuple(name for names in SECTIONS.values() for name in names)
 CAPTIONS = {
-    "errors_by_step": "Error of the h-step forecasts at each step, beside the random walk (no change).",
+    "errors_by_step": "Error of the h-step forecasts at each step, beside the no-change forecast.",
     "fan": "One forecast: 50% and 90% bands of the sample paths, with the closes that followed.",
     "ic": "Per-date rank IC of the strategy's score, and rolling means of the strategy and each baseline.",
     "quantile_returns": "Forward returns of the instruments in each score bucket (equal weight, no costs).",
