@@ -83,12 +83,13 @@ class _Links(HTMLParser):
 
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory) -> dict[str, Path]:
-    """Two tear sheets: a real tiny run (older metrics layout) and the contract dict with its figures."""
+    """Two tear sheets: a real tiny run and the contract dict (with the tiny run's figures)."""
     tmp = tmp_path_factory.mktemp("pages")
     run = run_backtest(tiny_config(tmp / "tiny"), quiet=True)
     contract = write_report(tmp / "contract", metrics=contract_metrics(), config=CONTRACT_CONFIG,
                             provenance=CONTRACT_PROVENANCE, backtest=run.backtest,
-                            baselines={"random_walk": run.baseline_backtest, "momentum": run.baseline_backtest},
+                            baselines={name: run.baselines[name].backtest for name in ("random_walk",
+                                                                                     "momentum(20, skip 1)")},
                             signals=run.scores, forward_returns=run.forward_returns, forecasts=run.forecasts,
                             panel=run.panel, figures=["equity", "calibration"])
     return {"tiny": run.artifacts["html"], "contract": contract["html"]}

@@ -47,7 +47,6 @@ class BacktestRun:
     scores: pd.DataFrame
     weights: pd.DataFrame
     backtest: Any
-    baseline_backtest: Any = None
     panel: pl.DataFrame | None = None
     artifacts: dict[str, Path] = field(default_factory=dict)
     output_dir: Path | None = None
@@ -112,8 +111,7 @@ def evaluate_forecasts(cfg: StrategyConfig, panel: pl.DataFrame, forecasts: pl.D
         "label": m["label"], "label_description": m["label_description"], "n_trials": m["n_trials"],
         "bootstrap": m["bootstrap"], "baselines": [b.name for b in ev.baselines]}}
     out = Path(output_dir or cfg.output.dir.format(name=cfg.name))
-    first = ev.baselines[0].backtest if ev.baselines else None
-    run = BacktestRun(cfg, m, prov, forecasts, ev.model.scores, ev.model.weights, ev.model.backtest, first, panel,
+    run = BacktestRun(cfg, m, prov, forecasts, ev.model.scores, ev.model.weights, ev.model.backtest, panel,
                       output_dir=out, baselines={b.name: b for b in ev.baselines}, ic=ev.ic,
                       forward_returns=ev.label)
     if write:
