@@ -12,7 +12,13 @@ Path construction (shared by all three): the close follows
 is the close of step h-1; high/low add the window's mean upper/lower wick (in log units) to
 max/min(open, close); volume and amount are held at the window's mean (or last) value.
 ``sampling.temperature`` scales the noise; ``sampling.top_k == 1`` (greedy) gives the noise-free
-point path.
+point path. The random walk's drift is -s^2/2 per step (s: the noise std as sampled), which makes
+the price a martingale.
+
+The close is log-normal at every step, so each forecast also carries its exact mean, median,
+quantiles and prob_up (``ForecastResult.exact``; the open of step h is the close of step h-1): point
+forecasts and signals have no sampling noise and do not depend on the seed. The S paths remain for
+the scores that need an ensemble (CRPS, coverage, rank histogram).
 """
 
 from __future__ import annotations
@@ -22,9 +28,17 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
+from scipy import stats
 from sklearn.linear_model import Ridge
 
-from kronos_quant.schema import CLOSE_INDEX, DEFAULT_QUANTILES, FIELDS, ForecastResult, SamplingSpec
+from kronos_quant.schema import (
+    CLOSE_INDEX,
+    DEFAULT_QUANTILES,
+    FIELDS,
+    ForecastResult,
+    SamplingSpec,
+    quantile_column,
+)
 
 __all__ = ["RandomWalkForecaster", "HistoricalDriftForecaster", "LinearForecaster"]
 
@@ -77,7 +91,7 @@ class _PathForecaster:
     """Common machinery: subclasses supply per-step log-return mean and std for one window."""
 
     name = "base"
-    version = 1
+    version = 2  # 2: exact summaries, martingale random walk
 
     def __init__(self, *, volume_mode: Literal["mean", "last"] = "mean") -> None:
         if volume_mode not in ("mean", "last"):
@@ -95,20 +109,29 @@ class _PathForecaster:
         """(H,) mean and (H,) std of each step's log return, and whether a fallback was used."""
         raise NotImplementedError
 
+    martingale = False  # True: the log drift is -s^2/2 per step, so E[close_h] = last close (no change)
+
+    def _log_moments(self, window: np.ndarray, horizon: int, sampling: SamplingSpec
+                     ) -> tuple[np.ndarray, np.ndarray, bool]:
+        """(H,) log drift and (H,) noise std of each step as sampled (temperature applied, 0 when greedy)."""
+        mu, sigma, fallback = self._step_moments(window, horizon)
+        scale = 0.0 if sampling.top_k == 1 else sampling.temperature
+        noise = scale * np.asarray(sigma, dtype=np.float64)
+        drift = -0.5 * noise**2 if self.martingale else np.asarray(mu, dtype=np.float64)
+        return drift, noise, fallback
+
     def _paths_one(
         self, window: np.ndarray, horizon: int, sampling: SamplingSpec, seed: int
     ) -> tuple[np.ndarray, bool]:
         """(S, H, 6) paths for one (T, 6) window."""
         samples = sampling.samples
-        mu, sigma, fallback = self._step_moments(window, horizon)
+        drift, noise, fallback = self._log_moments(window, horizon, sampling)
         rng = np.random.default_rng(seed)
         z = rng.standard_normal((samples, horizon))
-        if sampling.top_k == 1:
-            z[:] = 0.0
         last = window[-1]
         last_close = last[_CLOSE]
         with np.errstate(divide="ignore", invalid="ignore"):
-            log_close = np.log(last_close) + np.cumsum(mu + sampling.temperature * sigma * z, axis=1)
+            log_close = np.log(last_close) + np.cumsum(drift + noise * z, axis=1)
         close = np.exp(log_close)  # (S, H)
         open_ = np.concatenate([np.full((samples, 1), last_close), close[:, :-1]], axis=1)
         up, down = _wicks(window)
@@ -122,6 +145,34 @@ class _PathForecaster:
             paths[..., idx] = _finite_mean(col, np.nan) if self.volume_mode == "mean" else last[idx]
         return paths, fallback
 
+    def _exact_one(self, window: np.ndarray, horizon: int, sampling: SamplingSpec,
+                   levels: Sequence[float]) -> dict[str, np.ndarray]:
+        """(H,) exact summaries of one window's log-normal close (and of the open, the previous close).
+
+        log C_h ~ N(log C_0 + m_h, v_h), m_h = sum_{j<=h} drift_j, v_h = sum_{j<=h} noise_j^2: mean
+        C_0 exp(m_h + v_h / 2) (C_0 itself for the martingale random walk, exactly), median C_0 exp(m_h),
+        quantile q C_0 exp(m_h + sqrt(v_h) z_q), prob_up P[C_h > C_0] = Phi(m_h / sqrt(v_h)) (with
+        v_h = 0: 1 if m_h > 0 else 0, as the share of identical paths above C_0 would be).
+        """
+        drift, noise, _ = self._log_moments(window, horizon, sampling)
+        c0 = float(window[-1, _CLOSE])
+        m = np.cumsum(drift)
+        sd = np.sqrt(np.cumsum(noise**2))
+        growth = np.zeros(horizon) if self.martingale else np.cumsum(drift + 0.5 * noise**2)  # log E[C_h / C_0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            close = {"close_mean": c0 * np.exp(growth), "close_median": c0 * np.exp(m),
+                     "prob_up": np.where(sd > 0, stats.norm.cdf(m / np.where(sd > 0, sd, 1.0)),
+                                         (m > 0).astype(np.float64))}
+            for q in levels:
+                close[quantile_column("close", q)] = c0 * np.exp(m + sd * stats.norm.ppf(q))
+        if not np.isfinite(c0) or c0 <= 0:
+            close = {k: np.full(horizon, np.nan) for k in close}
+        out = dict(close)
+        for name, values in close.items():
+            if name.startswith("close_"):
+                out["open_" + name[len("close_"):]] = np.concatenate([[c0], values[:-1]])
+        return out
+
     def forecast_arrays(
         self,
         series: Sequence[np.ndarray],
@@ -133,34 +184,45 @@ class _PathForecaster:
         seeds: Sequence[int] | None = None,
         quantile_levels: Sequence[float] = DEFAULT_QUANTILES,
     ) -> ForecastResult:
-        """Paths (B, S, H, 6) for B windows ``series[i]`` of shape (T_i, 6) in FIELDS order.
+        """Paths (B, S, H, 6) for B windows ``series[i]`` of shape (T_i, 6) in FIELDS order, with the
+        exact close/open mean, median and quantiles and prob_up (``ForecastResult.exact``, (B, H) each).
 
         Time features are accepted for protocol compatibility and ignored. Without ``seeds`` the
         i-th series uses seed i (then paths do depend on batch position; the engine always passes seeds).
+        The exact summaries depend on the window alone, never on the seed.
         """
         seed_list = _check_inputs(series, seeds, horizon)
         windows = [np.asarray(s, dtype=np.float64) for s in series]
+        levels = tuple(float(q) for q in quantile_levels)
         out = np.empty((len(windows), sampling.samples, horizon, len(FIELDS)), dtype=np.float64)
+        exact: dict[str, list[np.ndarray]] = {}
         n_fallback = 0
         for i, (w, seed) in enumerate(zip(windows, seed_list)):
             out[i], fallback = self._paths_one(w, horizon, sampling, seed)
             n_fallback += int(fallback)
+            for name, values in self._exact_one(w, horizon, sampling, levels).items():
+                exact.setdefault(name, []).append(values)
         last_close = np.array([w[-1, _CLOSE] for w in windows], dtype=np.float64)
         return ForecastResult(
             paths=out,
             last_close=last_close,
-            quantile_levels=tuple(float(q) for q in quantile_levels),
+            quantile_levels=levels,
             info={"forecaster": self.name, "n_fallback": n_fallback},
+            exact={name: np.stack(v) for name, v in exact.items()},
         )
 
 
 class RandomWalkForecaster(_PathForecaster):
-    """Zero-drift random walk with the window's empirical log-return volatility.
+    """Random walk in price with the window's empirical log-return volatility: a price martingale.
 
-    The point (median) path is the last observed bar; volume/amount are held at the window mean.
+    Convention: the *mean* is the no-change forecast, E[close_h] = last close exactly (log drift
+    -sigma^2/2 per step), so its expected-return signal is 0 for every name and its return MSE is
+    that of the no-change forecast; the median, last close * exp(-h sigma^2 / 2), lies slightly
+    below, and prob_up = Phi(-sigma sqrt(h) / 2) < 0.5. Volume/amount are held at the window mean.
     """
 
     name = "random_walk"
+    martingale = True
 
     def _step_moments(self, window: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray, bool]:
         sigma = _finite_std(_log_returns(window[:, _CLOSE]))
@@ -168,7 +230,9 @@ class RandomWalkForecaster(_PathForecaster):
 
 
 class HistoricalDriftForecaster(_PathForecaster):
-    """Random walk whose drift is the window's mean log return (per bar)."""
+    """Random walk whose log drift is the window's mean log return (per bar): the median extrapolates
+    the window's log growth, the mean adds sigma^2 / 2 per bar (E[close_h] = last close *
+    exp(h (mean log return + sigma^2 / 2)), the window's mean gross return compounded)."""
 
     name = "historical_drift"
 

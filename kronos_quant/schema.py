@@ -11,6 +11,8 @@ Forecast table (tidy, one row per instrument x as-of x step):
     instrument, asof, step (1..H), target_timestamp, last_close,
     for each field f in FIELDS: f_mean, f_median, quantile_column(f, q) for each level q,
     prob_up (P[close at step > last_close]), and optionally close_samples (list of S floats).
+    The summaries are sample statistics of the S paths unless the forecaster gives exact ones
+    (``ForecastResult.exact``, e.g. the closed-form log-normal baselines).
 Its helpers live here too: ``quantile_columns`` parses the quantile column names back into
 levels, ``central_intervals`` pairs them into central intervals, ``sample_matrix`` turns the
 sample lists into one array and ``join_realized`` adds the realised value at each target time.
@@ -41,6 +43,7 @@ __all__ = [
     "SamplingSpec",
     "ForecastResult",
     "Forecaster",
+    "summary_names",
 ]
 
 FIELDS: tuple[str, ...] = ("open", "high", "low", "close", "volume", "amount")
@@ -147,6 +150,13 @@ class SamplingSpec:
             raise ValueError(f"top_p must lie in (0, 1], got {self.top_p}")
 
 
+def summary_names(quantile_levels: Sequence[float] = DEFAULT_QUANTILES) -> list[str]:
+    """The forecast-table columns a forecaster may give exactly (``ForecastResult.exact``): f_mean,
+    f_median and the quantile columns of every field f, and prob_up."""
+    names = [n for f in FIELDS for n in (f"{f}_mean", f"{f}_median", *(quantile_column(f, q) for q in quantile_levels))]
+    return [*names, "prob_up"]
+
+
 @dataclass
 class ForecastResult:
     """Sample paths for B series and their summaries.
@@ -154,12 +164,39 @@ class ForecastResult:
     paths: (B, S, H, 6) float64, in price units, fields in FIELDS order.
     last_close: (B,) the last observed close of each series.
     quantile_levels: the levels reported by ``quantiles``.
+    exact: optional exact summaries, by forecast-table column name (``summary_names``: "close_mean",
+    "close_median", "close_q5", "prob_up", ...), each (B, H) float64. A forecaster whose predictive
+    distribution has a closed form (the log-normal baselines) gives them so that point forecasts and
+    signals carry no sampling noise; ``mean``, ``median``, ``quantiles`` and ``prob_up`` (and so the
+    forecast table) use them instead of the sample statistics. The paths still serve the scores that
+    need an ensemble (CRPS, coverage, rank histogram).
     """
 
     paths: np.ndarray
     last_close: np.ndarray
     quantile_levels: tuple[float, ...] = DEFAULT_QUANTILES
     info: dict[str, Any] = field(default_factory=dict)
+    exact: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.exact:
+            return
+        known = set(summary_names(self.quantile_levels))
+        shape = (self.paths.shape[0], self.paths.shape[2])
+        for name, values in self.exact.items():
+            if name not in known:
+                raise ValueError(f"exact summary {name!r} is not a forecast-table summary column; "
+                                 f"use one of {sorted(known)}")
+            if np.shape(values) != shape:
+                raise ValueError(f"exact summary {name!r} has shape {np.shape(values)}; expected (B, H) = {shape}")
+
+    def _with_exact(self, stat: np.ndarray, suffix: str) -> np.ndarray:
+        """(B, H, 6) ``stat`` with each field's exact value (``{field}_{suffix}``) where given."""
+        for j, f in enumerate(FIELDS):
+            exact = self.exact.get(f"{f}_{suffix}")
+            if exact is not None:
+                stat[..., j] = exact
+        return stat
 
     @property
     def n_series(self) -> int:
@@ -171,23 +208,33 @@ class ForecastResult:
 
     @property
     def mean(self) -> np.ndarray:
-        """(B, H, 6) mean over sample paths."""
-        return self.paths.mean(axis=1)
+        """(B, H, 6) mean over sample paths (the exact mean of the fields given in ``exact``)."""
+        return self._with_exact(self.paths.mean(axis=1), "mean")
 
     @property
     def median(self) -> np.ndarray:
-        """(B, H, 6) median over sample paths."""
-        return np.median(self.paths, axis=1)
+        """(B, H, 6) median over sample paths (the exact median of the fields given in ``exact``)."""
+        return self._with_exact(np.median(self.paths, axis=1), "median")
 
     @property
     def quantiles(self) -> np.ndarray:
-        """(B, Q, H, 6) quantiles over sample paths at ``quantile_levels`` (linear interpolation)."""
+        """(B, Q, H, 6) quantiles over sample paths at ``quantile_levels`` (linear interpolation), or
+        the exact ones given in ``exact``."""
         q = np.quantile(self.paths, np.asarray(self.quantile_levels, dtype=np.float64), axis=1)  # (Q, B, H, 6)
-        return np.moveaxis(q, 0, 1)
+        out = np.moveaxis(q, 0, 1)
+        for k, level in enumerate(self.quantile_levels):
+            for j, f in enumerate(FIELDS):
+                exact = self.exact.get(quantile_column(f, level))
+                if exact is not None:
+                    out[:, k, :, j] = exact
+        return out
 
     @property
     def prob_up(self) -> np.ndarray:
-        """(B, H) fraction of paths whose close at each step exceeds the last observed close."""
+        """(B, H) P[close at each step > the last observed close]: ``exact["prob_up"]`` when given, else
+        the fraction of paths above it."""
+        if "prob_up" in self.exact:
+            return np.asarray(self.exact["prob_up"], dtype=np.float64)
         close = self.paths[..., CLOSE_INDEX]  # (B, S, H)
         return (close > self.last_close[:, None, None]).mean(axis=1)
 

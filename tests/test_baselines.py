@@ -6,9 +6,10 @@ import json
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from kronos_quant.baselines import HistoricalDriftForecaster, LinearForecaster, RandomWalkForecaster
-from kronos_quant.schema import FIELDS, Forecaster, SamplingSpec
+from kronos_quant.schema import FIELDS, Forecaster, ForecastResult, SamplingSpec
 
 OPEN, HIGH, LOW, CLOSE, VOLUME, AMOUNT = range(6)
 ALL = [RandomWalkForecaster, HistoricalDriftForecaster, LinearForecaster]
@@ -154,3 +155,55 @@ def test_forecaster_param_schemas_match_the_constructors():
         assert set(fields) == set(options), name
         for key, field in fields.items():
             assert field.default == options[key].default, (name, key)
+
+
+def test_random_walk_is_a_price_martingale_with_noise_free_summaries():
+    """Regression (audit of issue 15, A/B): the random walk's close_mean was the mean of S sample paths
+    (a noisy, seed-dependent 'expected return' ranking names by volatility); it is now exactly the last
+    close, the same for every seed, temperature and sample count."""
+    windows = [make_window(80, seed=1, vol=0.03), make_window(60, seed=2, vol=0.005)]
+    a = run(RandomWalkForecaster(), windows, horizon=5, samples=8, seeds=[1, 2])
+    b = run(RandomWalkForecaster(), windows, horizon=5, samples=3, seeds=[7, 9], temperature=1.7)
+    for res in (a, b):
+        np.testing.assert_array_equal(res.mean[..., CLOSE], np.repeat(res.last_close[:, None], 5, axis=1))
+        np.testing.assert_array_equal(res.exact["close_mean"], res.mean[..., CLOSE])
+    sigma = np.array([np.std(np.diff(np.log(w[:, CLOSE])), ddof=1) for w in windows])  # (B,)
+    s = sigma[:, None] * np.sqrt(np.arange(1, 6))[None, :]  # (B, H)
+    np.testing.assert_allclose(a.prob_up, stats.norm.cdf(-s / 2), rtol=1e-12)  # P[C_h > C_0], C log-normal martingale
+    np.testing.assert_allclose(a.median[..., CLOSE], a.last_close[:, None] * np.exp(-s**2 / 2), rtol=1e-12)
+    c = run(RandomWalkForecaster(), windows, horizon=5, samples=8, seeds=[3, 4])
+    for name in a.exact:
+        np.testing.assert_array_equal(a.exact[name], c.exact[name])  # no seed dependence
+    assert not np.array_equal(a.paths, c.paths)  # the paths still differ by seed (CRPS, coverage)
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_exact_summaries_match_a_large_monte_carlo_of_the_paths(cls):
+    """The closed forms against the forecaster's own sample paths (200k of them)."""
+    w = make_window(120, seed=5, drift=0.001, vol=0.02, phi=0.3)
+    res = run(cls(), [w], horizon=3, samples=200_000, seeds=[11])
+    close = res.paths[0, :, :, CLOSE]  # (S, H)
+    np.testing.assert_allclose(res.exact["close_mean"][0], close.mean(axis=0), rtol=2e-4)
+    np.testing.assert_allclose(res.exact["close_median"][0], np.median(close, axis=0), rtol=3e-4)
+    np.testing.assert_allclose(res.exact["close_q5"][0], np.quantile(close, 0.05, axis=0), rtol=5e-4)
+    np.testing.assert_allclose(res.exact["prob_up"][0], (close > w[-1, CLOSE]).mean(axis=0), atol=4e-3)
+    opens = res.paths[0, :, :, OPEN]
+    np.testing.assert_allclose(res.exact["open_mean"][0], opens.mean(axis=0), rtol=2e-4)
+    assert res.exact["open_median"][0, 0] == w[-1, CLOSE]
+
+
+def test_exact_summaries_reach_the_forecast_table():
+    """The rolling engine's table takes the forecaster's exact summaries (the engine stays model-agnostic)."""
+    from kronos_quant.engine import rolling_forecast
+    from tests.conftest import make_panel
+
+    panel = make_panel(3, n_days=60)
+    tables = [rolling_forecast(panel, RandomWalkForecaster(), lookback=20, horizon=3, keep_samples=True,
+                               sampling=SamplingSpec(samples=4, seed=seed)) for seed in (0, 1)]
+    for table in tables:
+        np.testing.assert_array_equal(table["close_mean"].to_numpy(), table["last_close"].to_numpy())
+        assert (table["prob_up"] < 0.5).all() and (table["close_median"] < table["close_mean"]).all()
+    assert tables[0]["prob_up"].to_list() == tables[1]["prob_up"].to_list()
+    assert tables[0]["close_samples"].to_list() != tables[1]["close_samples"].to_list()
+    with pytest.raises(ValueError, match="not a forecast-table summary column"):
+        ForecastResult(paths=np.ones((1, 2, 3, 6)), last_close=np.ones(1), exact={"close_mode": np.ones((1, 3))})

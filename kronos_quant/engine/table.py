@@ -42,6 +42,9 @@ def forecast_columns(quantile_levels: Sequence[float] = DEFAULT_QUANTILES, *, ke
 def forecast_batch(windows: Sequence[Window], forecaster: Forecaster, spec: RollingSpec) -> pl.DataFrame:
     """One forecaster call for ``windows`` -> B * H table rows, in the order of ``windows``.
 
+    Summaries (mean, median, quantiles, prob_up) are those of ``ForecastResult``: sample statistics
+    of the paths, or the forecaster's exact ones where it gives them (``ForecastResult.exact``).
+
     ``asof`` and ``target_timestamp`` are Int64 UTC nanoseconds here; ``finalize_table`` turns
     them into the panel's Datetime type. Raises ValueError when the forecaster returns paths of
     the wrong shape.
@@ -64,7 +67,8 @@ def forecast_batch(windows: Sequence[Window], forecaster: Forecaster, spec: Roll
             f"expected ({n_series}, S, {horizon}, {len(FIELDS)})"
         )
     last_close = np.array([w.last_close for w in windows], dtype=np.float64)
-    summary = ForecastResult(paths=paths, last_close=last_close, quantile_levels=levels)
+    summary = ForecastResult(paths=paths, last_close=last_close, quantile_levels=levels,
+                             exact=dict(getattr(result, "exact", None) or {}))  # closed-form summaries, if given
     mean = summary.mean.reshape(n_series * horizon, len(FIELDS))  # (B*H, 6)
     median = summary.median.reshape(n_series * horizon, len(FIELDS))
     quant = np.moveaxis(summary.quantiles, 1, -1).reshape(n_series * horizon, len(FIELDS), len(levels))
