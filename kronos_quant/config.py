@@ -34,7 +34,14 @@ from kronos_quant.config_market import (
     apply_market_defaults,
 )
 from kronos_quant.errors import ConfigError
-from kronos_quant.registry import ParamError, baseline_kind, check_name, check_params, suggest
+from kronos_quant.registry import (
+    FORECASTER_PARAMS,
+    ParamError,
+    baseline_kind,
+    check_name,
+    check_params,
+    suggest,
+)
 from kronos_quant.schema import DEFAULT_QUANTILES
 from kronos_quant.utils.overrides import apply_overrides, parse_override
 from kronos_quant.utils.yaml_file import read_yaml_mapping
@@ -271,12 +278,35 @@ class StrategyConfig(_Section):
                 raise PydanticCustomError("registry", "{message}", {
                     "message": f"step {step} is beyond forecast.horizon={self.forecast.horizon}; use a step in "
                                f"1..{self.forecast.horizon} or raise forecast.horizon", "key": f"{key}.params.step"})
+        self._baseline_is_not_the_model()
         seen = [(b.name, sorted(b.params.items())) for b in self.baselines]
         for i, entry in enumerate(seen):
             if entry in seen[:i]:
                 raise PydanticCustomError("registry", "{message}", {"key": f"baseline.{i}", "message": (
                     f"baseline '{entry[0]}' is listed twice with the same params; remove one")})
         return self
+
+    def _baseline_is_not_the_model(self) -> None:
+        """A forecaster baseline with the model's forecaster and params (``model.id: baseline:NAME``) would be
+        compared with itself: every test reads "not significant" and means nothing. A baseline list given in
+        the config is refused at load; the default list (not given) simply leaves the model out."""
+        if not self.model.id.startswith("baseline:") or self.model.id.split(":", 1)[1] not in FORECASTER_PARAMS:
+            return  # an unknown baseline id fails when the forecaster is built, with its own message
+        kind = self.model.id.split(":", 1)[1]
+        schema = FORECASTER_PARAMS[kind]
+        model_params = schema.model_validate({}).model_dump()  # the model runs with the defaults
+
+        def same(b: BaselineConfig) -> bool:
+            return b.enabled and b.name == kind and schema.model_validate(b.params).model_dump() == model_params
+
+        if "baseline" not in self.model_fields_set:
+            self.baseline = [b for b in self.baseline if not same(b)]
+            return
+        for i, b in enumerate(self.baseline):
+            if same(b):
+                raise PydanticCustomError("registry", "{message}", {"key": f"baseline.{i}", "message": (
+                    f"baseline '{b.name}' is the model itself (model.id={self.model.id}, same params): a comparison "
+                    "with itself tests nothing; remove it from baseline or choose another model.id")})
 
     @property
     def baselines(self) -> list[BaselineConfig]:

@@ -104,6 +104,7 @@ def test_exit_codes(strategy, tmp_path):
     (["--set", "baseline.name=momentm"], "baseline.name: unknown baseline 'momentm'; did you mean 'momentum'?"),
     (["--device", "cdua"], "model.device: unknown device 'cdua'; did you mean 'cuda'?"),
     (["--set", "name=../../x"], "cannot be used in file names"),
+    (["--set", "baseline=[random_walk, linear]"], "baseline.1: baseline 'linear' is the model itself"),  # audit 15 C
 ])
 def test_config_mistakes_exit_2_before_any_work(strategy, tmp_path, args, message):
     """Issue 12: each mistake is one line with the fix, exit 2, and nothing is forecast or written."""
@@ -185,8 +186,9 @@ def test_evaluate_refuses_set_keys_it_cannot_apply(strategy, tmp_path):
 
 
 def test_signals_with_other_content_needs_force(strategy, tmp_path):
-    """Issue 12 item 8: another seed for a published as-of is refused (exit 2) unless --force."""
-    args = ["signals", str(strategy), "--asof", "2015-09-30", "--quiet", *TINY]
+    """Issue 12 item 8: another seed for a published as-of is refused (exit 2) unless --force. (The signal reads
+    the sample paths, so the seed changes it: the baselines' expected return is exact and seed-free.)"""
+    args = ["signals", str(strategy), "--asof", "2015-09-30", "--quiet", *TINY, "--set", "signal.name=risk_adjusted_return"]
     assert _run(args).exit_code == 0
     out = tmp_path / "signals" / "tiny_2015-09-30.csv"
     content = out.read_bytes()

@@ -241,10 +241,10 @@ def test_deterministic_and_independent_of_batch_size():
     other = rolling_forecast(
         panel, LinearForecaster(min_train_rows=5, n_lags=2), **{**kw, "sampling": SamplingSpec(samples=4, seed=8)}
     )
-    assert not np.allclose(base["close_mean"], other["close_mean"])
     samples = np.stack(base["close_samples"].to_list())
     assert samples.shape == (base.height, 4)
-    np.testing.assert_allclose(samples.mean(axis=1), base["close_mean"])
+    assert not np.allclose(samples, np.stack(other["close_samples"].to_list()))  # the seed draws other paths,
+    np.testing.assert_array_equal(base["close_mean"], other["close_mean"])  # the exact mean does not move
 
 
 def test_sharded_building_blocks_reproduce_the_table():

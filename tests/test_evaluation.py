@@ -224,6 +224,19 @@ def test_baseline_forms_and_evaluation_keys_are_checked_at_load():
             load_config(None, overrides=override)
 
 
+def test_a_baseline_identical_to_the_model_is_refused():
+    """Regression (audit of issue 15, C): `model.id=baseline:random_walk` beside a random_walk baseline compared
+    the forecaster with itself ("not significant ... x1.00 ... CI [+0.00, +0.00]")."""
+    with pytest.raises(ConfigError, match=r"baseline.1: baseline 'random_walk' is the model itself"):
+        load_config(None, overrides=["model.id=baseline:random_walk", "baseline=[momentum, random_walk]"])
+    with pytest.raises(ConfigError, match=r"baseline.0: baseline 'linear' is the model itself"):
+        load_config(None, overrides=["model.id=baseline:linear", "baseline=[{name: linear, params: {n_lags: 5}}]"])
+    other = load_config(None, overrides=["model.id=baseline:linear", "baseline=[{name: linear, params: {n_lags: 3}}]"])
+    assert [b.params for b in other.baselines] == [{"n_lags": 3}]  # other params: another forecaster
+    default = load_config(None, overrides=["model.id=baseline:random_walk"])  # the default list leaves the model out
+    assert [b.name for b in default.baselines] == ["momentum"]
+
+
 def _row(name: str, kind: str, rank_ic: float, t: float, p: float) -> dict:
     return {"name": name, "kind": kind, "display_name": name.replace("_", " "), "rank_ic": {"mean": rank_ic, "t_stat": t, "p_value": p, "nw_lags": 4},
             "psr": 0.7, "dsr": 0.4, "n_trials": 5}
@@ -248,3 +261,76 @@ def test_verdict_lines_say_what_the_tests_found():
     assert "vs n/a" in line and line.endswith("PSR 0.70, DSR 0.40 (5 trials)")
     skilled = _row("kronos-demo", "model", 0.05, 3.2, 0.002)
     assert "evidence of skill" in verdict(bench, skilled, benchmark)
+
+
+def test_the_random_walk_has_no_signal_and_its_mse_ratio_is_one(run):
+    """Regression (audit of issue 15, A/B): the random walk's expected return was the mean of 8 random paths, so
+    it showed a 'significant' Rank IC (+0.061, t 2.99 at seed 0; -0.067..+0.061 over seeds 0-11) and an MSE
+    x1.07 against the exact no-change forecast, and the verdict quoted a ratio (x1.44 pooled, vs that noisy
+    walk) other than the table's (x1.59)."""
+    from kronos_quant.report.headline import headline
+
+    rows = _rows(run)
+    rw, model = rows["random_walk"], rows["baseline:linear"]
+    assert rw["rank_ic"]["reason"] == "no cross-sectional signal" and math.isnan(rw["rank_ic"]["mean"])
+    assert model["rank_ic"]["reason"] is None
+    assert rw["mse_ratio_rw"] == pytest.approx(1.0, abs=1e-12)  # its point forecast is the no-change forecast
+    vs_rw = next(c for c in run.metrics["comparisons"] if c["against"] == "random_walk")
+    last = vs_rw["dm_mse_last_step"]
+    assert last["step"] == H and last["loss_ratio"] == pytest.approx(model["mse_ratio_rw"], rel=1e-12)
+    line = vs_rw["verdict"]
+    assert f"{H}-step return MSE x{model['mse_ratio_rw']:.2f} (DM " in line
+    assert "random walk n/a: no cross-sectional signal" in line and "difference NW t" not in line
+    table = headline(run.metrics)
+    cells = dict(zip(table.columns, next(r for r in table.rows if r.label == "Rank IC (NW t)").cells))
+    assert cells["random walk"].text == "n/a: no cross-sectional signal"
+    # a constant score decides nothing by column order: equal weights over every name scored that day
+    rebal = run.baselines["random_walk"].weights.dropna(how="all")
+    scored = run.baselines["random_walk"].scores.loc[rebal.index].notna()
+    for date, w in rebal.iterrows():
+        held = w[scored.loc[date]]
+        assert (held > 0).all() and held.max() - held.min() < 1e-15 and (w[~scored.loc[date]].fillna(0) == 0).all()
+
+
+def test_one_key_name_means_one_band(run):
+    """Regression (audit of issue 15, D): model.forecast.coverage_90_last_step was a float (interpolated quantile
+    band) while leaderboard[0].coverage_90_last_step is a dict (order-statistic band)."""
+    forecast = run.metrics["model"]["forecast"]
+    assert "coverage_90_last_step" not in forecast and "width_90_last_step" not in forecast
+    row = _rows(run)["baseline:linear"]
+    assert forecast["quantile_band_coverage_90_last_step"] == pytest.approx(row["coverage_90_last_step"]["quantile_coverage"])
+    assert isinstance(row["coverage_90_last_step"], dict)
+
+
+def test_prob_up_direction_vs_climatology_on_the_same_cells_and_a_defined_log_loss(run):
+    """Regression (audit of issue 15, E): the test against the climatology was computed but not stored, its two
+    accuracies came from different cells, and the log loss of 0/1 probabilities depended on a 1e-15 clip."""
+    metrics = pytest.importorskip("sklearn.metrics")
+    sm = pytest.importorskip("statsmodels.api")
+    from kronos_quant.metrics import climatology_prob_up
+
+    pu = _rows(run)["baseline:linear"]["prob_up"]
+    fc = run.forecasts.filter(pl.col("step") == H).to_pandas().merge(
+        run.panel.to_pandas()[["instrument", "timestamp", "close"]], left_on=["instrument", "target_timestamp"],
+        right_on=["instrument", "timestamp"])
+    clim = climatology_prob_up(run.panel, horizon=H, window=run.config.evaluation.climatology_window, min_periods=20)
+    fc["clim"] = [clim.at[a, i] for a, i in zip(pd.to_datetime(fc["asof"]), fc["instrument"])]
+    fc = fc[fc["clim"].notna()]
+    up = (fc["close"] > fc["last_close"]).astype(int)
+    eps = 1 / (2 * run.config.forecast.samples)
+    assert pu["log_loss_eps"] == eps and pu["n"] == len(fc)
+    assert pu["log_loss"] == pytest.approx(metrics.log_loss(up, fc["prob_up"].clip(eps, 1 - eps), labels=[0, 1]))
+    assert pu["log_loss_climatology"] == pytest.approx(metrics.log_loss(up, fc["clim"].clip(eps, 1 - eps), labels=[0, 1]))
+    assert np.isfinite(pu["log_loss_recalibrated"]) and np.isfinite(pu["log_loss_before_recalibration"])
+    both = fc[(fc["prob_up"] != 0.5) & (fc["clim"] != 0.5)].copy()
+    both["hit_m"] = ((both["prob_up"] > 0.5).astype(int) == up[both.index]).astype(float)
+    both["hit_c"] = ((both["clim"] > 0.5).astype(int) == up[both.index]).astype(float)
+    vs = pu["directional_vs_climatology"]
+    assert vs["n_cells"] == len(both)
+    assert vs["accuracy_model"] == pytest.approx(both["hit_m"].mean())
+    assert vs["accuracy_climatology"] == pytest.approx(both["hit_c"].mean()) == pu["directional_accuracy_climatology"]
+    daily = both.groupby("asof")[["hit_m", "hit_c"]].mean()
+    d = (daily["hit_m"] - daily["hit_c"]).to_numpy()
+    fit = sm.OLS(d, np.ones_like(d)).fit(cov_type="HAC", cov_kwds={"maxlags": vs["nw_lags"]}, use_t=True)
+    assert vs["difference"] == pytest.approx(d.mean()) and vs["t_stat"] == pytest.approx(float(fit.tvalues[0]))
+    assert vs["p_value"] == pytest.approx(float(fit.pvalues[0]))

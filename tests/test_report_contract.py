@@ -60,7 +60,8 @@ def test_headline_reads_the_contract() -> None:
     assert "4 lags" in notes[0] and "95% CI [0.011, 0.093]" in notes[0]
     assert _cells(table, "Return MSE vs no change")[0] == ["\u00d71.45", "\u00d71.00", "n/a", "n/a"]
     assert _cells(table, "CRPS (h-step return)")[0] == ["123 bp", "101 bp", "n/a", "n/a"]
-    assert _cells(table, "90% coverage raw \u2192 recal.")[0] == ["70% \u2192 89%", "80% \u2192 90%", "n/a", "n/a"]
+    assert _cells(table, "90% coverage raw \u2192 recal.")[0] == ["70% (attainable 78%) \u2192 89%",
+                                                               "80% (attainable 78%) \u2192 90%", "n/a", "n/a"]
     text, gross, _ = _cells(table, "Annual return")
     assert text == ["12.0%", "4.0%", "7.0%", "6.0%"] and gross == ["14.1%", "5.0%", "8.0%", None]
     text, gross, notes = _cells(table, "Sharpe")

@@ -31,7 +31,7 @@ def cfg(tmp_path):
     return load_config(None, overrides=[
         "name=tiny",
         "data.synthetic={n_instruments: 6, n_bars: 200, mode: planted, strength: 0.3, seed: 2}",
-        "model.id=baseline:random_walk", f"forecast.horizon={H}", "forecast.lookback=40", "forecast.samples=8",
+        "model.id=baseline:historical_drift", f"forecast.horizon={H}", "forecast.lookback=40", "forecast.samples=8",
         "forecast.rebalance=5", f"forecast.cache_dir={tmp_path / 'cache'}", "backtest.start=2015-06-01",
         "portfolio.params={k: 2}", f"output.dir={tmp_path / 'runs'}/{{name}}", "output.figures=false",
         f"output.signals_file={tmp_path / 'signals'}/{{name}}_{{asof}}.csv",
@@ -58,13 +58,13 @@ def test_run_backtest_outputs_and_provenance(cfg, tmp_path):
     assert quality["n_evaluated"] == len(last) > 0
     assert quality["accuracy"]["return_mse"] == pytest.approx(float(np.mean(err ** 2)), rel=1e-12)
     assert quality["accuracy"]["return_mse_rw"] == pytest.approx(float(np.mean((last["close"] / last["last_close"] - 1) ** 2)))
-    assert 0.0 <= quality["coverage_90_last_step"] <= 1.0
-    assert quality["width_90_last_step"] > quality["width_50_last_step"] > 0
+    assert 0.0 <= quality["quantile_band_coverage_90_last_step"] <= 1.0
+    assert quality["quantile_band_width_90_last_step"] > quality["quantile_band_width_50_last_step"] > 0
     assert np.isfinite(quality["crps"])
     assert run.metrics["baseline"]["name"] == "momentum(20, skip 1)"
     prov = run.provenance
     assert prov["kronos_quant"] == __version__ and prov["seed"] == 0 and len(prov["data_fingerprint"]) == 64
-    assert prov["model"]["forecaster"] == "random_walk"
+    assert prov["model"]["forecaster"] == "historical_drift"
     assert prov["forecast_stats"]["forecasts"] == fc.select("instrument", "asof").unique().height
     out = tmp_path / "runs" / "tiny"
     assert run.output_dir == out

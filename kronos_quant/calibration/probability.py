@@ -201,13 +201,15 @@ def prob_up_report(
     outcome_col: str | None = None,
     n_bins: int = 10,
     only_recalibrated: bool = True,
+    log_loss_eps: float = 1e-15,
 ) -> dict[str, Any]:
     """Brier score, log loss, Murphy decomposition and reliability data before and after recalibration.
 
     recalibrated: the output of :func:`recalibrate_prob_up_walk_forward` with outcomes known.
     Rows without an outcome are skipped; with ``only_recalibrated`` so are rows left raw, so both
     are scored on the same rows. Returns {n, before: {...}, after: {...}} with keys brier,
-    log_loss, decomposition, reliability (see :mod:`kronos_quant.metrics.direction`).
+    log_loss (probabilities clipped to [log_loss_eps, 1 - log_loss_eps]), decomposition,
+    reliability (see :mod:`kronos_quant.metrics.direction`).
     """
     cal_col, n_col = f"{prob_col}_cal", f"{prob_col}_cal_n"
     require_columns(recalibrated, [prob_col, cal_col, n_col])
@@ -221,7 +223,7 @@ def prob_up_report(
         p = recalibrated[col].to_numpy(dtype=np.float64)[keep]
         report[tag] = {
             "brier": brier_score(p, o),
-            "log_loss": log_loss(p, o),
+            "log_loss": log_loss(p, o, eps=log_loss_eps),
             "decomposition": brier_decomposition(p, o, n_bins=n_bins),
             "reliability": reliability_curve(p, o, n_bins=n_bins),
         }

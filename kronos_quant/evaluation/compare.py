@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from kronos_quant.evaluation.scoring import Bootstrap, interval
-from kronos_quant.metrics import diebold_mariano_table, hac_mean_test, sharpe_difference_ci
+from kronos_quant.metrics import NO_SIGNAL, diebold_mariano_table, hac_mean_test, sharpe_difference_ci
 
 __all__ = ["dm_tests", "compare", "verdict"]
 
@@ -52,11 +52,15 @@ def compare(model: Mapping[str, Any], other: Mapping[str, Any], *, horizon: int,
     """
     row, against = model["row"], other["row"]
     out: dict[str, Any] = {"model": row["name"], "against": against["name"], "kind": against["kind"],
-                           "dm_mse": None, "dm_mse_per_step": None, "dm_crps": None, "dm_crps_per_step": None}
+                           "dm_mse": None, "dm_mse_per_step": None, "dm_mse_last_step": None, "dm_crps": None,
+                           "dm_crps_per_step": None}
     if model.get("losses") is not None and other.get("losses") is not None:
         for loss, key in (("se", "dm_mse"), ("crps", "dm_crps")):
             out[key], out[f"{key}_per_step"] = dm_tests(model["losses"], other["losses"], loss=loss,
                                                         rebalance=rebalance)
+        # the h-step test: the same forecasts as the leaderboard's return_mse / mse_ratio_rw, so the verdict's
+        # ratio is the table's (against the random walk, whose mean is the no-change forecast, exactly)
+        out["dm_mse_last_step"] = next((s for s in out["dm_mse_per_step"] or [] if s["step"] == horizon), None)
     diff = pd.Series(np.nan, dtype=np.float64)
     if other.get("series") is not None:
         diff = (model["series"]["rank_ic"] - other["series"]["rank_ic"]).dropna()
@@ -86,27 +90,21 @@ def _significant(p: Any) -> bool:
 
 
 def verdict(comparison: Mapping[str, Any], model: Mapping[str, Any], other: Mapping[str, Any]) -> str:
-    """One line in words and numbers, e.g. ``kronos-demo vs random walk: return MSE x1.45 (DM p < 0.001,
-    worse); Rank IC +0.012 vs -0.003 (difference NW t 0.85: no significant difference); Sharpe 0.90 vs
-    0.65, difference +0.25, 95% CI [-0.40, +0.90]``. Significance at 5%, two-sided."""
+    """One line in words and numbers, e.g. ``kronos-demo vs historical drift: 5-step return MSE x1.45 (DM
+    p < 0.001, worse); Rank IC +0.012 vs -0.003 (difference NW t 0.85: no significant difference); Sharpe
+    0.90 vs 0.65, difference +0.25, 95% CI [-0.40, +0.90]``. Significance at 5%, two-sided.
+
+    The MSE clause is the h-step test (``dm_mse_last_step``: the forecasts of the leaderboard's
+    return_mse), so against the random walk its ratio is the table's "vs no change" ratio; without it
+    (an older comparison) the pooled ``dm_mse``."""
     parts = []
-    dm = comparison.get("dm_mse")
+    dm = comparison.get("dm_mse_last_step") or comparison.get("dm_mse")
     if dm:
         stat = dm["statistic"]
         word = ("better" if stat < 0 else "worse") if _significant(dm["p_value"]) else "no significant difference"
-        parts.append(f"return MSE x{_num(dm['loss_ratio'], '.2f')} (DM {_p(dm['p_value'])}, {word})")
-    m_ic = model["rank_ic"]
-    if other.get("rank_ic") is None:
-        t = m_ic["t_stat"]
-        word = ("evidence of skill" if t > 0 else "significantly negative") if _significant(m_ic["p_value"]) \
-            else "no evidence of skill"
-        parts.append(f"Rank IC {_num(m_ic['mean'], '+.3f')} (NW t {_num(t, '.2f')}, {m_ic['nw_lags']} lags: {word})")
-    else:
-        t = comparison["rank_ic_diff_t"]
-        word = ("higher" if t > 0 else "lower") if _significant(comparison["rank_ic_diff_p"]) \
-            else "no significant difference"
-        parts.append(f"Rank IC {_num(m_ic['mean'], '+.3f')} vs {_num(other['rank_ic']['mean'], '+.3f')} "
-                     f"(difference NW t {_num(t, '.2f')}: {word})")
+        step = f"{dm['step']}-step " if dm.get("step") else ""
+        parts.append(f"{step}return MSE x{_num(dm['loss_ratio'], '.2f')} (DM {_p(dm['p_value'])}, {word})")
+    parts.append(_rank_ic_part(comparison, model, other))
     ci = comparison["sharpe_diff_ci"]
     parts.append(f"Sharpe {_num(comparison['sharpe_model'], '.2f')} vs {_num(comparison['sharpe_other'], '.2f')}, "
                  f"difference {_num(comparison['sharpe_diff'], '+.2f')}, {round(ci['confidence'] * 100)}% CI "
@@ -115,6 +113,30 @@ def verdict(comparison: Mapping[str, Any], model: Mapping[str, Any], other: Mapp
         parts.append(f"PSR {_num(model.get('psr'), '.2f')}, DSR {_num(model.get('dsr'), '.2f')} "
                      f"({model.get('n_trials', 1)} trial{'s' if model.get('n_trials', 1) != 1 else ''})")
     return f"{_label(model)} vs {_label(other)}: " + "; ".join(parts)
+
+
+def _no_signal(ic: Mapping[str, Any] | None) -> bool:
+    return bool(ic) and ic.get("reason") == NO_SIGNAL  # type: ignore[union-attr]
+
+
+def _rank_ic_part(comparison: Mapping[str, Any], model: Mapping[str, Any], other: Mapping[str, Any]) -> str:
+    """The Rank IC clause: the model's own Newey-West test against the benchmark (no IC) or a baseline
+    without a cross-sectional signal (a constant score: its IC is undefined, so the model's IC is what
+    is tested), else the test of the per-date difference; "n/a" when the model has no signal itself."""
+    m_ic = model["rank_ic"]
+    if _no_signal(m_ic):
+        return f"Rank IC n/a: {NO_SIGNAL}"
+    if other.get("rank_ic") is None or _no_signal(other["rank_ic"]):
+        t = m_ic["t_stat"]
+        word = ("evidence of skill" if t > 0 else "significantly negative") if _significant(m_ic["p_value"]) \
+            else "no evidence of skill"
+        text = f"Rank IC {_num(m_ic['mean'], '+.3f')} (NW t {_num(t, '.2f')}, {m_ic['nw_lags']} lags: {word})"
+        return text + (f", {_label(other)} n/a: {NO_SIGNAL}" if other.get("rank_ic") is not None else "")
+    t = comparison["rank_ic_diff_t"]
+    word = ("higher" if t > 0 else "lower") if _significant(comparison["rank_ic_diff_p"]) \
+        else "no significant difference"
+    return (f"Rank IC {_num(m_ic['mean'], '+.3f')} vs {_num(other['rank_ic']['mean'], '+.3f')} "
+            f"(difference NW t {_num(t, '.2f')}: {word})")
 
 
 def _label(row: Mapping[str, Any]) -> str:

@@ -153,7 +153,7 @@ def score_entry(proto: Protocol, *, name: str, kind: str, display_name: str, sig
         row.update(quality)
         row["prob_up"] = scoring.prob_up_block(realized, proto.panel, horizon=proto.horizon, rebalance=proto.rebalance,
                                                window=cfg.evaluation.climatology_window,
-                                               method=cfg.evaluation.prob_recalibration)
+                                               method=cfg.evaluation.prob_recalibration, samples=cfg.forecast.samples)
         losses = forecast_losses(realized)
     row.update(strat)
     logger.debug("scored %s (%s): rank IC %.4f", name, kind, sig["rank_ic"]["mean"])

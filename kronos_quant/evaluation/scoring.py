@@ -24,10 +24,13 @@ from kronos_quant.calibration import (
     recalibrate_walk_forward,
 )
 from kronos_quant.metrics import (
+    NO_SIGNAL,
     climatology_prob_up,
     deflated_sharpe_ratio,
     directional_accuracy_test,
     ensemble_calibration,
+    ensemble_log_loss_eps,
+    has_cross_section,
     ic_summary,
     information_coefficient,
     mean_ci,
@@ -85,16 +88,22 @@ def ic_series(scores: pd.DataFrame, label: pd.DataFrame) -> pd.DataFrame:
 def signal_block(scores: pd.DataFrame, label: pd.DataFrame, series: pd.DataFrame, *, horizon: int, rebalance: int,
                  boot: Bootstrap) -> dict[str, Any]:
     """IC / Rank IC summaries with Newey-West t-stats (lags >= ceil(h / rebalance) - 1), the bootstrap
-    interval of the mean Rank IC, the top-minus-bottom quintile spread and the rank autocorrelation."""
+    interval of the mean Rank IC, the top-minus-bottom quintile spread and the rank autocorrelation.
+
+    Scores equal for every instrument on every date (the random walk's expected return is exactly 0)
+    carry no ranking at all: their IC is undefined, not zero, and every summary says so with
+    ``reason`` = ``NO_SIGNAL`` (NaN values; the report shows "n/a: no cross-sectional signal")."""
     spread = quantile_spread(scores, label, n_quantiles=5)
     autocorr = rank_autocorrelation(scores)
+    reason = None if has_cross_section(scores) else NO_SIGNAL
     return {
-        "ic": ic_summary(series["ic"], horizon=horizon, rebalance=rebalance),
-        "rank_ic": ic_summary(series["rank_ic"], horizon=horizon, rebalance=rebalance),
+        "ic": {**ic_summary(series["ic"], horizon=horizon, rebalance=rebalance), "reason": reason},
+        "rank_ic": {**ic_summary(series["rank_ic"], horizon=horizon, rebalance=rebalance), "reason": reason},
         "rank_ic_ci": interval(mean_ci(series["rank_ic"].to_numpy(), **boot.kwargs())),
         "quantile_spread_mean": float(spread.mean()) if len(spread) else float("nan"),
         "rank_autocorrelation_mean": float(autocorr.mean()) if len(autocorr) else float("nan"),
         "n_quantiles": 5,
+        "cross_section": reason is None,
     }
 
 
@@ -137,45 +146,69 @@ def _wide_at_step(table: pd.DataFrame, values: pd.Series) -> pd.DataFrame:
     return frame.pivot(index="asof", columns="instrument", values="v").sort_index()
 
 
+def _directional(prob: pd.DataFrame, outcome: pd.DataFrame, clim: pd.DataFrame, *, horizon: int, rebalance: int
+                 ) -> dict[str, Any]:
+    """Directional accuracy of prob_up against 0.5, and against the climatology on the same cells."""
+    direction = directional_accuracy_test(prob.where(clim.notna()), outcome, horizon=horizon, rebalance=rebalance,
+                                          baseline_prob=clim)
+    vs = direction.get("vs_baseline", {})
+    return {
+        "directional_accuracy": direction["accuracy"], "directional_t_stat": direction["t_stat"],
+        "directional_p_value": direction["p_value"], "directional_nw_lags": direction["nw_lags"],
+        "directional_n": direction["n_cells"],
+        # both accuracies on the cells where both call a direction; difference = mean per-date hit-rate
+        # difference (model - climatology), the quantity the Newey-West test is about
+        "directional_accuracy_climatology": vs.get("accuracy_baseline", np.nan),
+        "directional_vs_climatology": {
+            "accuracy_model": vs.get("accuracy_model", np.nan), "accuracy_climatology": vs.get("accuracy_baseline", np.nan),
+            "difference": vs.get("difference", np.nan), "t_stat": vs.get("t_stat", np.nan),
+            "p_value": vs.get("p_value", np.nan), "nw_lags": vs.get("nw_lags"), "n_cells": vs.get("n_cells", 0),
+            "n_dates": vs.get("n_dates", 0), "reason": vs.get("reason")},
+    }
+
+
 def prob_up_block(realized: pl.DataFrame, panel: pl.DataFrame, *, horizon: int, rebalance: int, window: int,
-                  method: str) -> dict[str, Any]:
+                  method: str, samples: int) -> dict[str, Any]:
     """prob_up at step h scored against its own event (close t+h > close t) beside the climatology.
 
     Brier score and Murphy decomposition, log loss, reliability-diagram data, directional accuracy
-    with a Newey-West test, Brier of the walk-forward recalibrated probability (same rows before
-    and after), all on the cells with a known outcome and a defined climatology.
+    with a Newey-West test (against 0.5, and against the climatology on the cells where both call a
+    direction), Brier and log loss of the walk-forward recalibrated probability (same rows before and
+    after), all on the cells with a known outcome and a defined climatology. Every log loss clips
+    probabilities at ``log_loss_eps`` = 1 / (2 ``samples``) (``metrics.ensemble_log_loss_eps``: half a
+    sample path; the same for every forecaster of the run).
     """
     table = realized.filter(pl.col("step") == horizon).to_pandas()
     if table.empty or "prob_up" not in table.columns:
         return {}
+    eps = ensemble_log_loss_eps(samples)
     prob = _wide_at_step(table, table["prob_up"])
     outcome = _wide_at_step(table, table["actual_close"] / table["last_close"] - 1.0)
     clim = climatology_prob_up(panel, horizon=horizon, window=window, min_periods=20).reindex_like(prob)
-    scores = probability_scores(prob, outcome, climatology=clim, horizon=horizon, rebalance=rebalance)
+    scores = probability_scores(prob, outcome, climatology=clim, horizon=horizon, rebalance=rebalance,
+                                log_loss_eps=eps)
     if scores["n"] == 0:
         return {"n": 0}
     model, base = scores["model"], scores["climatology"]
-    direction = directional_accuracy_test(prob.where(clim.notna()), outcome, horizon=horizon, rebalance=rebalance,
-                                          baseline_prob=clim)
     out: dict[str, Any] = {
         "step": horizon, "n": scores["n"], "brier": model["brier"], "brier_climatology": base["brier"],
         "brier_skill": scores["brier_skill_score"], "brier_dm_p_value": scores["dm_brier"]["p_value"],
-        "log_loss": model["log_loss"], "log_loss_climatology": base["log_loss"],
+        "log_loss": model["log_loss"], "log_loss_climatology": base["log_loss"], "log_loss_eps": eps,
         "reliability": model["decomposition"]["reliability"], "resolution": model["decomposition"]["resolution"],
         "uncertainty": model["decomposition"]["uncertainty"],
-        "directional_accuracy": direction["accuracy"], "directional_t_stat": direction["t_stat"],
-        "directional_p_value": direction["p_value"], "directional_nw_lags": direction["nw_lags"],
-        "directional_accuracy_climatology": direction.get("vs_baseline", {}).get("accuracy_baseline", np.nan),
+        **_directional(prob, outcome, clim, horizon=horizon, rebalance=rebalance),
         "reliability_curve": model["reliability"], "reliability_curve_climatology": base["reliability"],
-        "brier_recalibrated": np.nan, "brier_before_recalibration": np.nan, "n_recalibrated": 0,
-        "recalibration": method,
+        "brier_recalibrated": np.nan, "brier_before_recalibration": np.nan, "log_loss_recalibrated": np.nan,
+        "log_loss_before_recalibration": np.nan, "n_recalibrated": 0, "recalibration": method,
     }
     full = realized.to_pandas()
     if full["actual_close"].notna().sum() >= _MIN_KNOWN:
         recal = recalibrate_prob_up_walk_forward(full, method=method, min_history=_MIN_KNOWN)  # type: ignore[arg-type]
-        report = prob_up_report(recal[recal["step"] == horizon])
+        report = prob_up_report(recal[recal["step"] == horizon], log_loss_eps=eps)
         if report["n"]:
             out.update(brier_recalibrated=report["after"]["brier"], brier_before_recalibration=report["before"]["brier"],
+                       log_loss_recalibrated=report["after"]["log_loss"],
+                       log_loss_before_recalibration=report["before"]["log_loss"],
                        n_recalibrated=report["n"], reliability_curve_recalibrated=report["after"]["reliability"])
     return out
 

@@ -30,6 +30,7 @@ from kronos_quant.metrics.inference import diebold_mariano, hac_mean_test
 __all__ = [
     "brier_score",
     "log_loss",
+    "ensemble_log_loss_eps",
     "reliability_curve",
     "brier_decomposition",
     "up_outcomes",
@@ -63,13 +64,30 @@ def brier_score(prob: Any, outcome: Any) -> float:
 def log_loss(prob: Any, outcome: Any, *, eps: float = 1e-15) -> float:
     """Mean negative log-likelihood -[o log p + (1 - o) log(1 - p)], in nats; p clipped to [eps, 1 - eps].
 
-    The clip keeps a confident miss (p = 0 for an up move) finite at -log(eps) ~ 34.5 nats.
+    The clip keeps a confident miss (p = 0 for an up move) finite at -log(eps) nats (34.5 for the
+    default, sklearn's old one). For probabilities estimated from S sample paths, where 0 and 1
+    are common, the number is dominated by that choice: use ``ensemble_log_loss_eps(S)``.
     """
+    if not 0.0 < eps < 0.5:
+        raise ValueError(f"eps must lie in (0, 0.5), got {eps}")
     p, o = _prob_outcome(prob, outcome)
     if not p.size:
         return np.nan
     p = np.clip(p, eps, 1.0 - eps)
     return float(-np.mean(o * np.log(p) + (1.0 - o) * np.log1p(-p)))
+
+
+def ensemble_log_loss_eps(n_samples: int) -> float:
+    """The log-loss clip for probabilities from ``n_samples`` paths: 1 / (2 S), half a sample.
+
+    With S paths the estimated P[up] takes the values k / S; 0 / S and S / S mean "no path went that
+    way", not certainty. Clipping at half a sample -- the continuity correction of a binomial
+    proportion -- keeps a confident miss at log(2 S) nats (2.8 for S = 8) instead of 34.5 at
+    1e-15, so the log loss measures the forecast, not the clip.
+    """
+    if n_samples < 1:
+        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    return 1.0 / (2.0 * n_samples)
 
 
 def _bins(p: np.ndarray, n_bins: int) -> np.ndarray:
@@ -271,12 +289,13 @@ def probability_scores(
     horizon: int = 1,
     rebalance: int = 1,
     n_bins: int = 10,
+    log_loss_eps: float = 1e-15,
 ) -> dict[str, Any]:
     """Brier, log loss, decomposition and reliability of prob_up, beside a climatology baseline.
 
     prob_up, forward_returns, climatology: (T, N) wide frames, inner-aligned. Every forecaster is
     scored on the same cells: those where prob_up, the outcome and (when given) the climatology
-    are all finite. Returns {n, model: {brier, log_loss, decomposition, reliability}} and, with
+    are all finite; both log losses clip at ``log_loss_eps`` (recorded as ``log_loss_eps``). Returns {n, model: {brier, log_loss, decomposition, reliability}} and, with
     ``climatology``, the same for it plus brier_skill_score (1 - Brier / Brier_climatology; > 0
     beats climatology) and dm_brier (Diebold-Mariano test of the per-date mean Brier scores,
     lags ceil(horizon / rebalance) - 1; negative favours the model).
@@ -289,14 +308,14 @@ def probability_scores(
     ok = np.isfinite(up.to_numpy())
     for frame in frames.values():
         ok &= np.isfinite(frame.to_numpy())
-    out: dict[str, Any] = {"n": int(ok.sum())}
+    out: dict[str, Any] = {"n": int(ok.sum()), "log_loss_eps": log_loss_eps}
     o = up.to_numpy()[ok]
     daily: dict[str, pd.Series] = {}
     for name, frame in frames.items():
         f = frame.to_numpy()[ok]
         out[name] = {
             "brier": brier_score(f, o),
-            "log_loss": log_loss(f, o),
+            "log_loss": log_loss(f, o, eps=log_loss_eps),
             "decomposition": brier_decomposition(f, o, n_bins=n_bins),
             "reliability": reliability_curve(f, o, n_bins=n_bins),
         }

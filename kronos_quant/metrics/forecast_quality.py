@@ -50,9 +50,11 @@ def score_forecasts(table: pl.DataFrame, *, horizon: int, quantile_levels: Seque
     "accuracy" (``metrics.forecast_accuracy`` of close_mean vs the actual close, beside the random
     walk), "crps" (mean fair CRPS of the sample returns; NaN with one sample; only with
     close_samples) and, for each 50%/90% central interval whose bounds are among the levels,
-    "coverage_50_last_step"/"width_50_last_step" (share of outcomes inside the quantile columns'
-    interval at the last step -- nominal level, biased low for few samples, see
-    :func:`ensemble_calibration`; mean width in return units).
+    "quantile_band_coverage_50_last_step"/"quantile_band_width_50_last_step" (share of outcomes inside
+    the band between the table's interpolated quantile columns at the last step -- nominal level,
+    biased low for few samples; mean width in return units). Not to be confused with the
+    leaderboard's ``coverage_90_last_step`` dict of :func:`ensemble_calibration`, scored against what
+    the sample count can attain.
     """
     last = _known(table, horizon)
     out: dict[str, Any] = {"n_evaluated": last.height}
@@ -69,8 +71,8 @@ def score_forecasts(table: pl.DataFrame, *, horizon: int, quantile_levels: Seque
     for level in (lv for lv in REPORTED_INTERVALS if lv in intervals):
         lo, hi = (last[quantile_column("close", q)].to_numpy() / base - 1.0 for q in intervals[level])
         cov = interval_coverage(lo, hi, obs)
-        out[f"coverage_{round(level * 100)}_last_step"] = cov["coverage"]
-        out[f"width_{round(level * 100)}_last_step"] = cov["mean_width"]
+        out[f"quantile_band_coverage_{round(level * 100)}_last_step"] = cov["coverage"]
+        out[f"quantile_band_width_{round(level * 100)}_last_step"] = cov["mean_width"]
     return out
 
 

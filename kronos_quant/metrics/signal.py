@@ -26,6 +26,8 @@ from kronos_quant.metrics.inference import hac_mean_test
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "NO_SIGNAL",
+    "has_cross_section",
     "information_coefficient",
     "rank_information_coefficient",
     "ic_summary",
@@ -34,6 +36,22 @@ __all__ = [
     "signal_turnover",
     "rank_autocorrelation",
 ]
+
+
+NO_SIGNAL = "no cross-sectional signal"  # the ``reason`` of an IC summary whose scores never differ across names
+
+
+def has_cross_section(scores: pd.DataFrame) -> bool:
+    """Whether the scores differ across instruments on at least one date (two distinct finite values).
+
+    scores: (T, N) wide frame. A score that is the same for every instrument on every date (e.g. an
+    expected return of exactly 0 everywhere) ranks nothing: its IC is undefined, not zero.
+    """
+    values = scores.to_numpy(dtype=np.float64)
+    finite = np.isfinite(values)
+    high = np.where(finite, values, -np.inf).max(axis=1, initial=-np.inf)
+    low = np.where(finite, values, np.inf).min(axis=1, initial=np.inf)
+    return bool(np.any((finite.sum(axis=1) >= 2) & (high > low)))
 
 
 def _masked_pair(

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kronos_quant.metrics import NO_SIGNAL
 from kronos_quant.report import fmt
 from kronos_quant.report.leaderboard import comparisons, dig, leaderboard
 
@@ -57,6 +58,8 @@ def _stars(p: Any) -> str:
 def _rank_ic(e: Mapping[str, Any]) -> Cell:
     ic = e.get("rank_ic") or {}
     mean, t = fmt.as_float(ic.get("mean")), fmt.as_float(ic.get("t_stat"))
+    if ic.get("reason") == NO_SIGNAL:  # a constant score (the random walk's expected return): no IC, no stars
+        return Cell(f"{fmt.NA}: {NO_SIGNAL}", note="the score is the same for every instrument on every date")
     if mean is None:
         return Cell(fmt.NA)
     text = fmt.fixed(mean, 3) + ("" if t is None else f" ({fmt.tstat(t)}){_stars(ic.get('p_value'))}")
@@ -69,15 +72,20 @@ def _rank_ic(e: Mapping[str, Any]) -> Cell:
 
 
 def _coverage(e: Mapping[str, Any]) -> Cell:
+    """'57% (attainable 78%) → 89%': the share inside the S-sample band, what S samples can attain
+    when calibrated (the number to compare it with), and after walk-forward recalibration."""
     pooled, last = e.get("coverage_90_all_steps") or {}, e.get("coverage_90_last_step") or {}
     block, where = (pooled, "all horizon steps pooled") if fmt.as_float(pooled.get("coverage")) is not None \
         else (last, "last horizon step")
     raw, recal = fmt.as_float(block.get("coverage")), fmt.as_float(block.get("recalibrated"))
     if raw is None:
         return Cell(fmt.NA)
-    note = where + (f"; attainable with the sample count {fmt.pct(block['attainable'])}"
-                    if fmt.as_float(block.get("attainable")) is not None else "")
-    return Cell(fmt.pct(raw, 0) + (f" \u2192 {fmt.pct(recal, 0)}" if recal is not None else ""), note=note)
+    attainable = fmt.as_float(block.get("attainable"))
+    text = fmt.pct(raw, 0) + (f" (attainable {fmt.pct(attainable, 0)})" if attainable is not None else "")
+    note = where + "; order-statistic band of the sample paths" + (
+        f"; nominal 90% band of the quantile columns {fmt.pct(block['quantile_coverage'], 0)}"
+        if fmt.as_float(block.get("quantile_coverage")) is not None else "")
+    return Cell(text + (f" \u2192 {fmt.pct(recal, 0)}" if recal is not None else ""), note=note)
 
 
 def _perf(key: str, formatter: Callable[[Any], str]) -> Callable[[Mapping[str, Any]], Cell]:
@@ -119,8 +127,9 @@ _ROWS: tuple[tuple[str, str, str, Callable[[Mapping[str, Any]], Cell]], ...] = (
      lambda e: Cell(fmt.ratio(e.get("mse_ratio_rw")))),
     ("CRPS (h-step return)", "forecast", "continuous ranked probability score of the sample paths, in return units",
      lambda e: Cell(fmt.bp(e.get("crps")))),
-    ("90% coverage raw \u2192 recal.", "forecast", "share of outcomes inside the 90% interval, raw and after "
-     "walk-forward recalibration", _coverage),
+    ("90% coverage raw \u2192 recal.", "forecast", "share of outcomes inside the sample paths' order-statistic "
+     "90% band (beside the coverage S calibrated paths attain) and inside the walk-forward recalibrated 90% "
+     "interval", _coverage),
     ("Annual return", "portfolio", "", _perf("annual_return", fmt.pct)),
     ("Volatility", "portfolio", "annualised", _perf("annual_volatility", fmt.pct)),
     ("Sharpe", "portfolio", "annualised, risk-free 0", _sharpe),
@@ -168,7 +177,8 @@ def _tone(c: Mapping[str, Any]) -> str:
     low, high = fmt.as_float(dig(c, "sharpe_diff_ci", "low")), fmt.as_float(dig(c, "sharpe_diff_ci", "high"))
     if low is not None and high is not None and (low > 0 or high < 0):
         votes.append(1 if low > 0 else -1)
-    stat, p_dm = fmt.as_float(dig(c, "dm_mse", "statistic")), fmt.as_float(dig(c, "dm_mse", "p_value"))
+    dm = "dm_mse_last_step" if c.get("dm_mse_last_step") else "dm_mse"  # the test the verdict line quotes
+    stat, p_dm = fmt.as_float(dig(c, dm, "statistic")), fmt.as_float(dig(c, dm, "p_value"))
     if stat is not None and p_dm is not None and p_dm < 0.05:
         votes.append(-1 if stat > 0 else 1)  # DM statistic > 0: the model's loss is larger
     if not votes:
