@@ -93,7 +93,8 @@ def test_recorded_ic_t_stat_is_newey_west_with_the_overlap_lags(run):
 
 def test_diebold_mariano_against_a_hand_computation(run):
     """Pooled DM of return MSE vs the random walk: per-date mean squared errors over cells and steps,
-    uniform-kernel long-run variance over h - 1 lags, Harvey-Leybourne-Newbold correction."""
+    Bartlett long-run variance over the Newey-West lags of the IC tests (at least h - 1),
+    Harvey-Leybourne-Newbold correction for the h-step horizon."""
     def per_date(table: pl.DataFrame) -> pd.Series:
         df = table.to_pandas().merge(run.panel.to_pandas()[["instrument", "timestamp", "close"]],
                                      left_on=["instrument", "target_timestamp"], right_on=["instrument", "timestamp"])
@@ -103,13 +104,15 @@ def test_diebold_mariano_against_a_hand_computation(run):
     a = per_date(run.forecasts)
     b = per_date(run.baselines["random_walk"].forecasts.drop("actual_close"))
     d = (a - b).dropna().to_numpy()
-    n, lags = d.size, H - 1
+    n = d.size
+    lags = max(H - 1, math.floor(4 * (n / 100) ** (2 / 9)))  # the IC tests' rule
     e = d - d.mean()
-    lrv = (e @ e + 2 * sum(e[j:] @ e[:-j] for j in range(1, lags + 1))) / n
-    k = lags + 1
+    lrv = (e @ e + 2 * sum((1 - j / (lags + 1)) * (e[j:] @ e[:-j]) for j in range(1, lags + 1))) / n
+    k = H
     hln = d.mean() / math.sqrt(lrv / n) * math.sqrt((n + 1 - 2 * k + k * (k - 1) / n) / n)
     dm = run.metrics["comparisons"][1]["dm_mse"]
-    assert dm["lags"] == lags and dm["n"] == n
+    assert run.metrics["comparisons"][1]["against"] == "random_walk"
+    assert dm["lags"] == lags == _rows(run)["baseline:linear"]["rank_ic"]["nw_lags"] and dm["n"] == n
     assert dm["statistic"] == pytest.approx(hln, rel=1e-9)
     assert dm["p_value"] == pytest.approx(2 * stats.t.sf(abs(hln), n - 1), rel=1e-9)
 

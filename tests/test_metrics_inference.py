@@ -117,13 +117,14 @@ def test_diebold_mariano_hand_example() -> None:
     n = d.size
     g0, g1 = e @ e / n, e[1:] @ e[:-1] / n
     # h = 1: no lags; HLN factor sqrt((n + 1 - 2 + 0) / n)
-    out1 = diebold_mariano(model, base, horizon=1)
+    out1 = diebold_mariano(model, base, horizon=1, lags=0)
     dm1 = d.mean() / np.sqrt(g0 / n)
     assert out1["dm_stat_uncorrected"] == pytest.approx(dm1)
     assert out1["dm_stat"] == pytest.approx(dm1 * np.sqrt((n - 1) / n))
     assert out1["p_value"] == pytest.approx(2 * stats.t.sf(abs(dm1 * np.sqrt((n - 1) / n)), n - 1))
-    # h = 2: one lag, truncated kernel; HLN factor sqrt((n + 1 - 4 + 2 / n) / n)
-    out2 = diebold_mariano(model, base, horizon=2)
+    # h = 2: one lag (n = 8: the Newey-West bandwidth floor(4 (n/100)^(2/9)) is 2), truncated kernel;
+    # HLN factor sqrt((n + 1 - 4 + 2 / n) / n)
+    out2 = diebold_mariano(model, base, horizon=2, lags=1, kernel="uniform")
     dm2 = d.mean() / np.sqrt((g0 + 2 * g1) / n)
     assert out2["lags"] == 1 and out2["kernel_used"] == "uniform"
     assert out2["dm_stat"] == pytest.approx(dm2 * np.sqrt((n - 3 + 2 / n) / n))
@@ -135,7 +136,7 @@ def test_diebold_mariano_hand_example() -> None:
 def test_diebold_mariano_falls_back_to_bartlett_when_the_truncated_variance_is_not_positive() -> None:
     d = np.array([-0.5, 0.0, -1.0, 0.5, -1.0, -1.0])  # e = (0, .5, -.5, 1, -.5, -.5): g0 = 2/6, g1 = -1/6
     assert long_run_variance(d, lags=1, kernel="uniform") == pytest.approx(0.0, abs=1e-15)
-    out = diebold_mariano(d, np.zeros(6), horizon=2)
+    out = diebold_mariano(d, np.zeros(6), horizon=2, lags=1, kernel="uniform")
     bartlett = (2 / 6) + 2 * 0.5 * (-1 / 6)
     assert out["kernel_used"] == "bartlett"
     assert out["dm_stat_uncorrected"] == pytest.approx(-0.5 / np.sqrt(bartlett / 6))
@@ -145,7 +146,7 @@ def test_diebold_mariano_matches_statsmodels_hac_before_correction() -> None:
     rng = np.random.default_rng(7)
     base = rng.gamma(2.0, size=250)
     model = base + _ma_series(250, seed=8, theta=(0.8, 0.5, 0.2), mean=0.4)
-    out = diebold_mariano(model, base, horizon=4)
+    out = diebold_mariano(model, base, horizon=4, lags=3, kernel="uniform")
     d = model - base
     fit = sm.OLS(d, np.ones_like(d)).fit(cov_type="HAC", cov_kwds={"maxlags": 3, "kernel": "uniform"})
     assert out["lags"] == 3
@@ -153,6 +154,22 @@ def test_diebold_mariano_matches_statsmodels_hac_before_correction() -> None:
     k = 4
     assert out["dm_stat"] == pytest.approx(fit.tvalues[0] * np.sqrt((250 + 1 - 2 * k + k * (k - 1) / 250) / 250))
     assert out["dm_stat"] > 0 and out["p_value"] < 0.05  # the model's loss is higher by construction
+
+
+def test_diebold_mariano_uses_the_lag_rule_and_kernel_of_the_ic_tests() -> None:
+    """Regression (audit of issue 15, F): DM used only the overlap lags (0 for weekly 5-bar forecasts) while
+    the IC t-tests add the Newey-West bandwidth; both now use ``newey_west_lags`` and the Bartlett kernel
+    (statsmodels' HAC), with the HLN factor of the forecast horizon."""
+    rng = np.random.default_rng(3)
+    base = rng.gamma(2.0, size=50)
+    model = base + _ma_series(50, seed=4, theta=(0.6,), mean=0.2)
+    out = diebold_mariano(model, base, horizon=5, rebalance=5)
+    d = model - base
+    lags = newey_west_lags(50, horizon=5, rebalance=5)
+    assert out["lags"] == lags == hac_mean_test(d, horizon=5, rebalance=5)["nw_lags"] == 3
+    fit = sm.OLS(d, np.ones_like(d)).fit(cov_type="HAC", cov_kwds={"maxlags": lags}, use_t=True)
+    assert out["kernel_used"] == "bartlett" and out["dm_stat_uncorrected"] == pytest.approx(fit.tvalues[0], rel=1e-10)
+    assert out["dm_stat"] == pytest.approx(fit.tvalues[0] * np.sqrt((50 - 1) / 50), rel=1e-10)  # k = 5/5 = 1
 
 
 def test_diebold_mariano_size_under_the_null_with_overlap() -> None:
@@ -188,14 +205,14 @@ def test_diebold_mariano_table_averages_per_date_on_shared_cells() -> None:
     shared = table.drop(index=5)
     daily = shared.groupby("asof")[["mse_model", "mse_base"]].mean()
     expected = diebold_mariano(daily["mse_model"], daily["mse_base"], horizon=3)
-    assert out["pooled"] == expected and out["pooled"]["lags"] == 2
+    assert out["pooled"] == expected and out["pooled"]["lags"] == 3  # 80 dates: the Newey-West bandwidth, 3
     assert [r["step"] for r in out["per_step"]] == [1, 2, 3]
-    assert [r["lags"] for r in out["per_step"]] == [0, 1, 2]
+    assert [r["lags"] for r in out["per_step"]] == [3, 3, 3]
     step2 = shared[shared["step"] == 2].groupby("asof")[["mse_model", "mse_base"]].mean()
     assert out["per_step"][1]["dm_stat"] == pytest.approx(
         diebold_mariano(step2["mse_model"], step2["mse_base"], horizon=2)["dm_stat"]
     )
     weekly = diebold_mariano_table(table, model_col="mse_model", baseline_col="mse_base", rebalance=5)
-    assert weekly["pooled"]["lags"] == 0
+    assert weekly["pooled"]["lags"] == 3 and weekly["pooled"]["lags"] == newey_west_lags(80)
     with pytest.raises(ValueError, match="lacks column"):
         diebold_mariano_table(table, model_col="crps_model", baseline_col="mse_base")

@@ -146,3 +146,15 @@ def test_workflow_metrics_are_finite_where_defined(cfg):
     net = run.metrics["model"]["backtest"]["net"]
     assert np.isfinite(net["sharpe_ratio"]) and np.isfinite(run.metrics["ic"])
     assert run.metrics["model"]["backtest"]["periods_per_year"] == 252.0
+
+
+def test_few_dates_warn_that_the_t_tests_are_optimistic(cfg):
+    """Audit of issue 15, F: with fewer than ~100 dates the Newey-West t-test over-rejects; the metrics, the
+    terminal summary and the tear sheet say so under the verdicts."""
+    run = run_backtest(cfg, quiet=True)
+    known = run.forward_returns.notna().any(axis=1).sum()
+    assert known < 100
+    (line,) = run.metrics["warnings"]
+    assert line.startswith(f"only {known} dates with a known outcome") and "optimistic" in line
+    assert f"only {known} dates" in run.summary(width=300)
+    assert f"only {known} dates" in (run.output_dir / "report.html").read_text()

@@ -1,7 +1,7 @@
 """The model against each baseline and the benchmark: tests on paired series, and one verdict line each.
 
 Diebold-Mariano tests of the per-forecast losses (return MSE and CRPS, pooled over steps and per
-step; HAC variance over the overlap lags, Harvey-Leybourne-Newbold correction), a Newey-West test
+step; Newey-West variance with the lags of the IC tests, Harvey-Leybourne-Newbold correction), a Newey-West test
 of the per-date Rank IC difference and a stationary-bootstrap interval of the Sharpe difference.
 Both sides are always scored on the same cells (``evaluation.cells``).
 """

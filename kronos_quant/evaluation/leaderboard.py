@@ -3,8 +3,9 @@
 ``evaluate_strategy`` scores the model, each baseline and the equal-weight benchmark under one
 protocol (``evaluation.run``) and lays out metrics.json: the headline keys of the model (ic,
 rank_ic, icir, rank_icir, mse, mse_random_walk, sharpe, max_drawdown, annual_return, turnover),
-then label, label_description, horizon, rebalance, n_trials, leaderboard, comparisons, verdicts
-and the detailed "model" / "baseline" blocks (``workflow`` adds ``unscored``, from the rolling plan).
+then label, label_description, horizon, rebalance, n_trials, leaderboard, comparisons, verdicts,
+warnings (caveats such as too few dates for the t-tests) and the detailed "model" / "baseline"
+blocks (``workflow`` adds ``unscored``, from the rolling plan).
 """
 
 from __future__ import annotations
@@ -70,6 +71,25 @@ def _benchmark_row(model: Scored, proto: Protocol) -> dict[str, Any]:
             "ic": None, "rank_ic": None, **scoring.benchmark_block(model.backtest, boot=proto.boot)}
 
 
+SMALL_SAMPLE_DATES = 100  # below this many dates the Newey-West / DM t-tests reject a true null too often
+
+
+def _warnings(proto: Protocol) -> list[str]:
+    """Caveats a reader of the verdicts must see: too few dates for the HAC t-tests to hold their size.
+
+    With fewer than ~100 dates the Newey-West variance is too small on average (its bias and its own
+    sampling error are of order lags / n), so the t-tests of the IC, the IC differences, direction and
+    the Diebold-Mariano tests reject a true null more often than their level: p-values near 0.05 are weak
+    evidence. Counted: the as-of dates with a known label (what those tests average over).
+    """
+    n = int(proto.label.notna().any(axis=1).sum())
+    if n >= SMALL_SAMPLE_DATES:
+        return []
+    return [f"only {n} dates with a known outcome: with fewer than {SMALL_SAMPLE_DATES} the Newey-West and "
+            "Diebold-Mariano tests reject a true null too often (p-values are optimistic); read p near 0.05 as "
+            "weak evidence"]
+
+
 def evaluate_strategy(cfg: StrategyConfig, panel: pl.DataFrame, forecasts: pl.DataFrame, *,
                       baseline_forecasts: Mapping[str, pl.DataFrame] | None = None) -> Evaluation:
     """Score the model (``forecasts``), every enabled baseline and the benchmark on the same cells.
@@ -102,6 +122,7 @@ def evaluate_strategy(cfg: StrategyConfig, panel: pl.DataFrame, forecasts: pl.Da
         leaderboard=[model.row, *(b.row for b in baselines), bench],
         comparisons=comparisons,
         verdicts=[c["verdict"] for c in comparisons],
+        warnings=_warnings(proto),
         model={**model.detail, "forecast": quality},
     )
     if baselines:  # the first baseline in the older layout, for readers of earlier metrics.json files
@@ -110,4 +131,6 @@ def evaluate_strategy(cfg: StrategyConfig, panel: pl.DataFrame, forecasts: pl.Da
                                **headline_metrics(first.detail, first.detail.get("forecast")), **first.detail}
     for line in metrics["verdicts"]:
         logger.debug("%s", line)
+    for line in metrics["warnings"]:
+        logger.info("%s", line)  # the summary and the tear sheet show it under the verdicts
     return Evaluation(metrics, model, baselines, ic_table([model, *baselines]), proto.label)

@@ -181,18 +181,21 @@ def diebold_mariano(
     horizon: int = 1,
     rebalance: int = 1,
     lags: int | None = None,
-    kernel: Kernel = "uniform",
+    kernel: Kernel = "bartlett",
 ) -> dict[str, Any]:
     """Diebold-Mariano test of equal expected loss, with the Harvey-Leybourne-Newbold correction.
 
     loss_model, loss_baseline: (n,) per-date losses in time order (e.g. squared errors averaged
     over the instruments of each date); pairs with a NaN on either side are dropped. d = model -
-    baseline; DM = mean(d) / sqrt(V / n) with V the long-run variance of d over ``lags`` lags
-    (default ceil(horizon / rebalance) - 1, i.e. h - 1 for daily h-step forecasts) and the
-    truncated ("uniform") kernel of the original test; when that variance is not positive the
-    Bartlett kernel is used instead (``kernel_used`` says which). The HLN statistic is
-    DM * sqrt((n + 1 - 2k + k (k - 1) / n) / n) with k = lags + 1, compared with Student's t
-    with n - 1 degrees of freedom.
+    baseline; DM = mean(d) / sqrt(V / n) with V the long-run variance of d over ``lags`` lags.
+    The default lags and kernel are those of every other t-test here (:func:`hac_mean_test`, the IC
+    t-stats): :func:`newey_west_lags` -- at least the ceil(horizon / rebalance) - 1 lags over which
+    the losses overlap, and at least the Newey-West bandwidth -- with the Bartlett kernel.
+    ``kernel="uniform"`` (with ``lags`` = h - 1) is the truncated kernel of the original test; when
+    its variance is not positive the Bartlett kernel is used instead (``kernel_used`` says which).
+    The HLN statistic is DM * sqrt((n + 1 - 2k + k (k - 1) / n) / n) with k = ceil(horizon /
+    rebalance), the forecast horizon in observations (HLN's h), compared with Student's t with
+    n - 1 degrees of freedom.
 
     Returns {n, lags, kernel_used, mean_loss_model, mean_loss_baseline, mean_difference,
     loss_ratio (model / baseline), dm_stat (HLN-corrected), dm_stat_uncorrected, p_value
@@ -209,7 +212,7 @@ def diebold_mariano(
     a, b = a[keep], b[keep]
     d = a - b
     n = int(d.size)
-    used = overlap_lags(horizon, rebalance=rebalance) if lags is None else int(lags)
+    used = newey_west_lags(n, horizon=horizon, rebalance=rebalance) if lags is None else int(lags)
     mean_b = float(b.mean()) if n else np.nan
     out: dict[str, Any] = {
         "n": n,
@@ -224,7 +227,7 @@ def diebold_mariano(
         "p_value": np.nan,
         "reason": None,
     }
-    k = used + 1
+    k = overlap_lags(horizon, rebalance=rebalance) + 1
     correction = (n + 1 - 2 * k + k * (k - 1) / n) / n if n else np.nan
     if n < _MIN_N or used >= n or not correction > 0:
         out["reason"] = f"{n} paired losses are too few for a DM test with {used} lags"
@@ -254,7 +257,7 @@ def diebold_mariano_table(
     date_col: str = "asof",
     step_col: str | None = "step",
     rebalance: int = 1,
-    kernel: Kernel = "uniform",
+    kernel: Kernel = "bartlett",
 ) -> dict[str, Any]:
     """DM tests, pooled and per horizon step, from a long table of per-cell losses.
 
@@ -264,8 +267,9 @@ def diebold_mariano_table(
     cross-sectionally per date (over instruments, and for "pooled" over steps too), then the DM
     test runs on the resulting date series: the cross-sectional mean removes the
     within-date correlation the test cannot handle, and the date series keeps the time
-    dependence it can. Per step s the lag count is ceil(s / rebalance) - 1 (an s-step loss
-    overlaps the next s - 1 daily ones); pooled it is ceil(H / rebalance) - 1 with H the largest step.
+    dependence it can. Lags follow :func:`diebold_mariano` (the Newey-West rule of every t-test here):
+    per step s at least ceil(s / rebalance) - 1 (an s-step loss overlaps the next s - 1 daily ones),
+    pooled at least ceil(H / rebalance) - 1 with H the largest step.
 
     Returns {"pooled": {...}, "per_step": [{"step": s, ...}, ...]} with the keys of
     :func:`diebold_mariano`. Without ``step_col`` the table is one horizon (H = 1) and

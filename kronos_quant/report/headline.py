@@ -19,7 +19,7 @@ from kronos_quant.metrics import NO_SIGNAL
 from kronos_quant.report import fmt
 from kronos_quant.report.leaderboard import comparisons, dig, leaderboard
 
-__all__ = ["Cell", "Row", "Headline", "Verdict", "headline", "verdicts", "TAGS"]
+__all__ = ["Cell", "Row", "Headline", "Verdict", "headline", "verdicts", "caveats", "TAGS"]
 
 
 @dataclass(frozen=True)
@@ -184,6 +184,12 @@ def _tone(c: Mapping[str, Any]) -> str:
     if not votes:
         return "inconclusive"
     return "better" if min(votes) > 0 else "worse" if max(votes) < 0 else "mixed"
+
+
+def caveats(metrics: Mapping[str, Any]) -> list[str]:
+    """The evaluation's warnings that qualify the verdicts (e.g. too few dates for the t-tests); [] without."""
+    items = metrics.get("warnings")
+    return [str(w) for w in items if w] if isinstance(items, list) else []
 
 
 def verdicts(metrics: Mapping[str, Any]) -> list[Verdict]:

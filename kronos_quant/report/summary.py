@@ -26,7 +26,7 @@ from kronos_quant.metrics import (
 )
 from kronos_quant.report import fmt
 from kronos_quant.report.facts import run_facts
-from kronos_quant.report.headline import TAGS, headline, verdicts
+from kronos_quant.report.headline import TAGS, caveats, headline, verdicts
 
 __all__ = ["summarize_backtest", "summarize_signal", "render_summary"]
 
@@ -125,4 +125,6 @@ def render_summary(metrics: Mapping[str, Any], title: str, *, config: Mapping[st
             board.add_row(Text(f"[{TAGS[v.tone]}]"), Text(v.text))
         console.print("[bold]Verdict[/bold]")
         console.print(board)
+    for line in caveats(metrics):
+        console.print(Text(f"warning: {line}"))
     return console.file.getvalue()

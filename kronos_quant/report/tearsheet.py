@@ -18,7 +18,7 @@ from typing import Any
 from kronos_quant.report.details import data_section, details_section
 from kronos_quant.report.facts import run_facts
 from kronos_quant.report.figures import CAPTIONS, SECTIONS
-from kronos_quant.report.headline import TAGS, Headline, headline, verdicts
+from kronos_quant.report.headline import TAGS, Headline, caveats, headline, verdicts
 from kronos_quant.report.inputs import ReportInputs
 from kronos_quant.report.leaderboard import dig
 
@@ -111,7 +111,8 @@ def _verdicts(inputs: ReportInputs) -> str:
     items = "".join(f'<li><span class="kq-tag {v.tone}">{_e(TAGS[v.tone])}</span>{_e(v.text)}</li>'
                     for v in verdicts(inputs.metrics))
     items = items or '<li class="kq-muted">No comparisons in these metrics: nothing to compare.</li>'
-    return f'<section class="kq-verdict" id="verdict"><h2>Verdict</h2><ul>{items}</ul></section>'
+    notes = "".join(f'<p class="kq-note kq-caveat">\u26a0 {_e(w)}</p>' for w in caveats(inputs.metrics))
+    return f'<section class="kq-verdict" id="verdict"><h2>Verdict</h2><ul>{items}</ul>{notes}</section>'
 
 
 def _headline_table(table: Headline) -> str:
