@@ -92,6 +92,7 @@ class _PathForecaster:
 
     name = "base"
     version = 2  # 2: exact summaries, martingale random walk
+    martingale = False  # True: the log drift is -s^2/2 per step, so E[close_h] = last close (no change)
 
     def __init__(self, *, volume_mode: Literal["mean", "last"] = "mean") -> None:
         if volume_mode not in ("mean", "last"):
@@ -109,8 +110,6 @@ class _PathForecaster:
         """(H,) mean and (H,) std of each step's log return, and whether a fallback was used."""
         raise NotImplementedError
 
-    martingale = False  # True: the log drift is -s^2/2 per step, so E[close_h] = last close (no change)
-
     def _log_moments(self, window: np.ndarray, horizon: int, sampling: SamplingSpec
                      ) -> tuple[np.ndarray, np.ndarray, bool]:
         """(H,) log drift and (H,) noise std of each step as sampled (temperature applied, 0 when greedy)."""
@@ -120,12 +119,10 @@ class _PathForecaster:
         drift = -0.5 * noise**2 if self.martingale else np.asarray(mu, dtype=np.float64)
         return drift, noise, fallback
 
-    def _paths_one(
-        self, window: np.ndarray, horizon: int, sampling: SamplingSpec, seed: int
-    ) -> tuple[np.ndarray, bool]:
-        """(S, H, 6) paths for one (T, 6) window."""
-        samples = sampling.samples
-        drift, noise, fallback = self._log_moments(window, horizon, sampling)
+    def _paths_one(self, window: np.ndarray, drift: np.ndarray, noise: np.ndarray, samples: int, seed: int
+                   ) -> np.ndarray:
+        """(S, H, 6) paths for one (T, 6) window whose log close steps have (H,) ``drift`` and ``noise`` std."""
+        horizon = drift.size
         rng = np.random.default_rng(seed)
         z = rng.standard_normal((samples, horizon))
         last = window[-1]
@@ -143,34 +140,30 @@ class _PathForecaster:
         for idx in (_VOLUME, _AMOUNT):
             col = window[:, idx]
             paths[..., idx] = _finite_mean(col, np.nan) if self.volume_mode == "mean" else last[idx]
-        return paths, fallback
+        return paths
 
-    def _exact_one(self, window: np.ndarray, horizon: int, sampling: SamplingSpec,
-                   levels: Sequence[float]) -> dict[str, np.ndarray]:
-        """(H,) exact summaries of one window's log-normal close (and of the open, the previous close).
+    def _exact(self, last_close: np.ndarray, drift: np.ndarray, noise: np.ndarray, levels: Sequence[float]
+               ) -> dict[str, np.ndarray]:
+        """(B, H) exact summaries of the log-normal close (and of the open, the previous close).
 
-        log C_h ~ N(log C_0 + m_h, v_h), m_h = sum_{j<=h} drift_j, v_h = sum_{j<=h} noise_j^2: mean
-        C_0 exp(m_h + v_h / 2) (C_0 itself for the martingale random walk, exactly), median C_0 exp(m_h),
-        quantile q C_0 exp(m_h + sqrt(v_h) z_q), prob_up P[C_h > C_0] = Phi(m_h / sqrt(v_h)) (with
-        v_h = 0: 1 if m_h > 0 else 0, as the share of identical paths above C_0 would be).
+        last_close: (B,); drift, noise: (B, H). log C_h ~ N(log C_0 + m_h, v_h), m_h = sum_{j<=h} drift_j,
+        v_h = sum_{j<=h} noise_j^2: mean C_0 exp(m_h + v_h / 2) (C_0 itself for the martingale random
+        walk, exactly), median C_0 exp(m_h), quantile q C_0 exp(m_h + sqrt(v_h) z_q), prob_up
+        P[C_h > C_0] = Phi(m_h / sqrt(v_h)) (with v_h = 0: 1 if m_h > 0 else 0, as the share of
+        identical paths above C_0 would be). NaN for a non-positive or missing last close.
         """
-        drift, noise, _ = self._log_moments(window, horizon, sampling)
-        c0 = float(window[-1, _CLOSE])
-        m = np.cumsum(drift)
-        sd = np.sqrt(np.cumsum(noise**2))
-        growth = np.zeros(horizon) if self.martingale else np.cumsum(drift + 0.5 * noise**2)  # log E[C_h / C_0]
+        c0 = np.where(np.isfinite(last_close) & (last_close > 0), last_close, np.nan)[:, None]  # (B, 1)
+        m = np.cumsum(drift, axis=1)
+        sd = np.sqrt(np.cumsum(noise**2, axis=1))
+        growth = np.zeros_like(m) if self.martingale else np.cumsum(drift + 0.5 * noise**2, axis=1)  # log E[C_h/C_0]
         with np.errstate(divide="ignore", invalid="ignore"):
-            close = {"close_mean": c0 * np.exp(growth), "close_median": c0 * np.exp(m),
-                     "prob_up": np.where(sd > 0, stats.norm.cdf(m / np.where(sd > 0, sd, 1.0)),
-                                         (m > 0).astype(np.float64))}
-            for q in levels:
-                close[quantile_column("close", q)] = c0 * np.exp(m + sd * stats.norm.ppf(q))
-        if not np.isfinite(c0) or c0 <= 0:
-            close = {k: np.full(horizon, np.nan) for k in close}
-        out = dict(close)
+            up = np.where(sd > 0, stats.norm.cdf(m / np.where(sd > 0, sd, 1.0)), (m > 0).astype(np.float64))
+        close = {"close_mean": c0 * np.exp(growth), "close_median": c0 * np.exp(m)}
+        for q, z in zip(levels, stats.norm.ppf(np.asarray(levels, dtype=np.float64))):
+            close[quantile_column("close", q)] = c0 * np.exp(m + sd * z)
+        out = {**close, "prob_up": np.where(np.isnan(c0), np.nan, up)}
         for name, values in close.items():
-            if name.startswith("close_"):
-                out["open_" + name[len("close_"):]] = np.concatenate([[c0], values[:-1]])
+            out["open_" + name[len("close_"):]] = np.concatenate([c0, values[:, :-1]], axis=1)
         return out
 
     def forecast_arrays(
@@ -195,20 +188,19 @@ class _PathForecaster:
         windows = [np.asarray(s, dtype=np.float64) for s in series]
         levels = tuple(float(q) for q in quantile_levels)
         out = np.empty((len(windows), sampling.samples, horizon, len(FIELDS)), dtype=np.float64)
-        exact: dict[str, list[np.ndarray]] = {}
+        drift, noise = np.empty((len(windows), horizon)), np.empty((len(windows), horizon))
         n_fallback = 0
         for i, (w, seed) in enumerate(zip(windows, seed_list)):
-            out[i], fallback = self._paths_one(w, horizon, sampling, seed)
+            drift[i], noise[i], fallback = self._log_moments(w, horizon, sampling)
+            out[i] = self._paths_one(w, drift[i], noise[i], sampling.samples, seed)
             n_fallback += int(fallback)
-            for name, values in self._exact_one(w, horizon, sampling, levels).items():
-                exact.setdefault(name, []).append(values)
         last_close = np.array([w[-1, _CLOSE] for w in windows], dtype=np.float64)
         return ForecastResult(
             paths=out,
             last_close=last_close,
             quantile_levels=levels,
             info={"forecaster": self.name, "n_fallback": n_fallback},
-            exact={name: np.stack(v) for name, v in exact.items()},
+            exact=self._exact(last_close, drift, noise, levels),
         )
 
 
