@@ -14,7 +14,7 @@ NAN = float("nan")
 
 def _ic(mean: float, t: float, p: float, n: int = 120) -> dict[str, Any]:
     return {"mean": mean, "std": 0.2, "icir": mean / 0.2, "t_stat": t, "t_stat_iid": t * 1.3, "p_value": p,
-            "p_value_iid": p / 2, "nw_lags": 4, "n": n}
+            "p_value_iid": p / 2, "nw_lags": 4, "n": n, "p_value_ewc": p * 1.5, "ewc_dof": 9}
 
 
 def _perf(ret: float, vol: float, sharpe: float, mdd: float, turnover: float | None = None) -> dict[str, Any]:

@@ -264,6 +264,14 @@ def test_verdict_lines_say_what_the_tests_found():
     assert "vs n/a" in line and line.endswith("PSR 0.70, DSR 0.40 (5 trials)")
     skilled = _row("kronos-demo", "model", 0.05, 3.2, 0.002)
     assert "evidence of skill" in verdict(bench, skilled, benchmark)
+    # Newey-West alone over-rejects over few dates: a difference is significant only when EWC agrees
+    lower = {**worse, "rank_ic_diff_t": -2.4, "rank_ic_diff_p": 0.02, "rank_ic_diff_p_ewc": 0.11}
+    assert "(difference NW t -2.40, EWC p 0.110: no significant difference)" in verdict(
+        lower, model, _row("linear", "baseline", 0.0, 0.0, 1.0))
+    lower["rank_ic_diff_p_ewc"] = 0.03
+    assert "(difference NW t -2.40, EWC p 0.030: lower)" in verdict(lower, model, _row("linear", "baseline", 0.0, 0.0, 1.0))
+    skilled["rank_ic"]["p_value_ewc"] = 0.2
+    assert "no evidence of skill" in verdict(bench, skilled, benchmark)
 
 
 def test_the_random_walk_has_no_signal_and_its_mse_ratio_is_one(run):

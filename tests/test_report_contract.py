@@ -57,7 +57,7 @@ def test_headline_reads_the_contract() -> None:
     assert table.kinds == ["model", "baseline", "baseline", "benchmark"]
     text, gross, notes = _cells(table, "Rank IC (NW t)")
     assert text == ["0.052 (t 2.52)*", "n/a", "0.018 (t 0.85)", "n/a"]
-    assert "4 lags" in notes[0] and "95% CI [0.011, 0.093]" in notes[0]
+    assert "4 lags" in notes[0] and "95% CI [0.011, 0.093]" in notes[0] and "EWC (9 df) p 0.018" in notes[0]
     assert _cells(table, "Return MSE vs no change")[0] == ["\u00d71.45", "\u00d71.00", "n/a", "n/a"]
     assert _cells(table, "CRPS (h-step return)")[0] == ["123 bp", "101 bp", "n/a", "n/a"]
     assert _cells(table, "90% coverage raw \u2192 recal.")[0] == ["70% (attainable 78%) \u2192 89%",
@@ -218,3 +218,12 @@ def test_ic_figure_reads_the_per_date_ic_table() -> None:
                       "kronos-demo expected return (per date)"]  # the model first, whatever the table's order
     with pytest.raises(ValueError, match="needs signals"):
         make_figures(ReportInputs(metrics=contract_metrics()), ["ic"])
+
+
+def test_stars_need_newey_west_and_ewc_to_agree() -> None:
+    m = contract_metrics()
+    m["leaderboard"][0]["rank_ic"]["p_value_ewc"] = 0.08  # Newey-West p 0.012 alone would earn a star
+    assert _cells(headline(m), "Rank IC (NW t)")[0][0] == "0.052 (t 2.52)"
+    m["leaderboard"][0]["rank_ic"]["p_value_ewc"] = 0.004
+    assert _cells(headline(m), "Rank IC (NW t)")[0][0] == "0.052 (t 2.52)*"  # the larger p decides: 0.012
+

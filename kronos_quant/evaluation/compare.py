@@ -66,7 +66,7 @@ def compare(model: Mapping[str, Any], other: Mapping[str, Any], *, horizon: int,
         diff = (model["series"]["rank_ic"] - other["series"]["rank_ic"]).dropna()
     test = hac_mean_test(diff.to_numpy(), horizon=horizon, rebalance=rebalance)
     out.update(rank_ic_diff=test["mean"], rank_ic_diff_t=test["t_stat"], rank_ic_diff_p=test["p_value"],
-               rank_ic_diff_nw_lags=test["nw_lags"])
+               rank_ic_diff_nw_lags=test["nw_lags"], rank_ic_diff_p_ewc=test["p_value_ewc"])
     sharpe = sharpe_difference_ci(model["returns"], other["returns"], periods_per_year=periods_per_year,
                                   **boot.kwargs())
     out.update(sharpe_diff=sharpe["estimate"], sharpe_diff_ci=interval(sharpe), sharpe_model=sharpe["sharpe"],
@@ -87,6 +87,16 @@ def _p(p: Any) -> str:
 
 def _significant(p: Any) -> bool:
     return isinstance(p, int | float) and math.isfinite(p) and p < _ALPHA
+
+
+def _ic_significant(p_nw: Any, p_ewc: Any) -> bool:
+    """An IC (or IC difference) is called significant only when the Newey-West and the size-robust
+    EWC tests agree: Newey-West alone over-rejects over few dates with overlapping labels."""
+    return _significant(p_nw) and _significant(p_ewc)
+
+
+def _ewc(p: Any) -> str:
+    return f", EWC {_p(p)}" if isinstance(p, int | float) and math.isfinite(p) else ""
 
 
 def verdict(comparison: Mapping[str, Any], model: Mapping[str, Any], other: Mapping[str, Any]) -> str:
@@ -127,16 +137,17 @@ def _rank_ic_part(comparison: Mapping[str, Any], model: Mapping[str, Any], other
     if _no_signal(m_ic):
         return f"Rank IC n/a: {NO_SIGNAL}"
     if other.get("rank_ic") is None or _no_signal(other["rank_ic"]):
-        t = m_ic["t_stat"]
-        word = ("evidence of skill" if t > 0 else "significantly negative") if _significant(m_ic["p_value"]) \
-            else "no evidence of skill"
-        text = f"Rank IC {_num(m_ic['mean'], '+.3f')} (NW t {_num(t, '.2f')}, {m_ic['nw_lags']} lags: {word})"
+        t, p_ewc = m_ic["t_stat"], m_ic.get("p_value_ewc")
+        word = ("evidence of skill" if t > 0 else "significantly negative") \
+            if _ic_significant(m_ic["p_value"], p_ewc) else "no evidence of skill"
+        text = (f"Rank IC {_num(m_ic['mean'], '+.3f')} (NW t {_num(t, '.2f')}, {m_ic['nw_lags']} lags"
+                f"{_ewc(p_ewc)}: {word})")
         return text + (f", {_label(other)} n/a: {NO_SIGNAL}" if other.get("rank_ic") is not None else "")
-    t = comparison["rank_ic_diff_t"]
-    word = ("higher" if t > 0 else "lower") if _significant(comparison["rank_ic_diff_p"]) \
+    t, p_ewc = comparison["rank_ic_diff_t"], comparison.get("rank_ic_diff_p_ewc")
+    word = ("higher" if t > 0 else "lower") if _ic_significant(comparison["rank_ic_diff_p"], p_ewc) \
         else "no significant difference"
     return (f"Rank IC {_num(m_ic['mean'], '+.3f')} vs {_num(other['rank_ic']['mean'], '+.3f')} "
-            f"(difference NW t {_num(t, '.2f')}: {word})")
+            f"(difference NW t {_num(t, '.2f')}{_ewc(p_ewc)}: {word})")
 
 
 def _label(row: Mapping[str, Any]) -> str:

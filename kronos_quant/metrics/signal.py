@@ -141,7 +141,8 @@ def ic_summary(
 
     Keys: mean, std (sample, ddof=1), icir (mean / std, not annualised), t_stat (Newey-West HAC,
     the one to quote when labels overlap), p_value (two-sided), t_stat_iid (mean / (std /
-    sqrt(n)), what alphalens and qlib report), p_value_iid, nw_lags (lags used), hit_rate (share
+    sqrt(n)), what alphalens and qlib report), p_value_iid, t_stat_ewc / p_value_ewc / ewc_dof (the
+    size-robust equal-weighted cosine test), nw_lags (lags used), hit_rate (share
     of dates with IC > 0), n (number of dates). With n == 0 every value but n is NaN; with n < 3
     or zero std the t-stats and p-values are NaN.
     """
@@ -159,6 +160,9 @@ def ic_summary(
         "p_value": test["p_value"],
         "t_stat_iid": test["t_stat_iid"],
         "p_value_iid": test["p_value_iid"],
+        "t_stat_ewc": test["t_stat_ewc"],
+        "p_value_ewc": test["p_value_ewc"],
+        "ewc_dof": test["ewc_dof"],
         "nw_lags": test["nw_lags"],
         "hit_rate": float((values > 0).mean()) if n else np.nan,
         "n": n,

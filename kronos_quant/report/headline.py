@@ -50,9 +50,13 @@ class Headline:
     rows: list[Row] = field(default_factory=list)
 
 
-def _stars(p: Any) -> str:
-    x = fmt.as_float(p)
-    return "" if x is None else "**" if x < 0.01 else "*" if x < 0.05 else ""
+def _stars(*ps: Any) -> str:
+    """Significance stars from the largest of the given p-values present (the tests must agree)."""
+    xs = [x for x in (fmt.as_float(p) for p in ps) if x is not None]
+    if not xs:
+        return ""
+    x = max(xs)
+    return "**" if x < 0.01 else "*" if x < 0.05 else ""
 
 
 def _rank_ic(e: Mapping[str, Any]) -> Cell:
@@ -62,8 +66,10 @@ def _rank_ic(e: Mapping[str, Any]) -> Cell:
         return Cell(f"{fmt.NA}: {NO_SIGNAL}", note="the score is the same for every instrument on every date")
     if mean is None:
         return Cell(fmt.NA)
-    text = fmt.fixed(mean, 3) + ("" if t is None else f" ({fmt.tstat(t)}){_stars(ic.get('p_value'))}")
+    stars = _stars(ic.get("p_value"), ic.get("p_value_ewc"))
+    text = fmt.fixed(mean, 3) + ("" if t is None else f" ({fmt.tstat(t)}){stars}")
     note = (f"Newey-West t with {ic.get('nw_lags')} lags, {fmt.pvalue(ic.get('p_value'))}; "
+            f"EWC ({ic.get('ewc_dof')} df) {fmt.pvalue(ic.get('p_value_ewc'))}; "
             f"i.i.d. t {fmt.fixed(ic.get('t_stat_iid'))}; {ic.get('n')} dates")
     ci = e.get("rank_ic_ci") or {}
     if fmt.as_float(ci.get("low")) is not None:
@@ -120,7 +126,7 @@ def _psr(e: Mapping[str, Any]) -> Cell:
 
 _ROWS: tuple[tuple[str, str, str, Callable[[Mapping[str, Any]], Cell]], ...] = (
     ("Rank IC (NW t)", "signal", "mean cross-sectional Spearman IC of the score with the forward return; "
-     "Newey-West t; * p < 0.05, ** p < 0.01", _rank_ic),
+     "Newey-West t; * p < 0.05, ** p < 0.01 under both Newey-West and EWC", _rank_ic),
     ("Rank ICIR", "signal", "mean / std of the per-date Rank IC", lambda e: Cell(fmt.fixed(dig(e, "rank_ic", "icir")))),
     ("Return MSE vs no change", "forecast", "h-step return MSE / that of the no-change forecast (the exact "
      "random-walk point forecast; below 1 beats it)",
@@ -168,10 +174,12 @@ class Verdict:
 
 
 def _tone(c: Mapping[str, Any]) -> str:
-    """Better/worse where a test says so (Rank IC difference p < 0.05, Sharpe difference CI
+    """Better/worse where a test says so (Rank IC difference p < 0.05 under Newey-West and EWC, Sharpe difference CI
     excluding 0, DM p < 0.05 on MSE), mixed when they disagree, else inconclusive."""
     votes: list[int] = []
     diff, p = fmt.as_float(c.get("rank_ic_diff")), fmt.as_float(c.get("rank_ic_diff_p"))
+    p_ewc = fmt.as_float(c.get("rank_ic_diff_p_ewc"))
+    p = None if p is None else max(p, p_ewc) if p_ewc is not None else p  # both tests must agree
     if diff is not None and p is not None and p < 0.05:
         votes.append(1 if diff > 0 else -1)
     low, high = fmt.as_float(dig(c, "sharpe_diff_ci", "low")), fmt.as_float(dig(c, "sharpe_diff_ci", "high"))

@@ -104,7 +104,7 @@ def render_summary(metrics: Mapping[str, Any], title: str, *, config: Mapping[st
     console.print(f"[bold]{escape(title)}[/bold]")
     console.print(grid)
     table_data = headline(metrics)
-    table = Table(caption="portfolio rows: net of costs (gross); Rank IC t: Newey-West, * p < 0.05, ** p < 0.01",
+    table = Table(caption="portfolio rows: net of costs (gross); Rank IC t: Newey-West, * p < 0.05, ** p < 0.01 (Newey-West and EWC)",
                   caption_justify="left")
     table.add_column("metric")
     for column, kind in zip(table_data.columns, table_data.kinds):

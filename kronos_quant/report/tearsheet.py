@@ -130,7 +130,7 @@ def _headline_table(table: Headline) -> str:
         body.append(f'<tr><td class="lbl" title="{_e(row.help)}">{_e(row.label)}</td>{cells}</tr>')
     return (f'<div><table class="kq-headline" id="headline"><thead><tr><th>metric</th>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table>'
-            '<p class="kq-note">Rank IC t: Newey-West; * p &lt; 0.05, ** p &lt; 0.01. Hover a cell for details.</p></div>')
+            '<p class="kq-note">Rank IC t: Newey-West; * p &lt; 0.05, ** p &lt; 0.01 under both Newey-West and the size-robust EWC test. Hover a cell for details.</p></div>')
 
 
 def _sections(inputs: ReportInputs, images: Mapping[str, bytes | str]) -> tuple[str, list[str]]:
