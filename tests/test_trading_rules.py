@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from kronos_quant.backtest import backtest_weights
-from kronos_quant.trading_rules import A_SHARE_LIMITS, a_share_board, mask_orders, price_limits
+from kronos_quant.trading_rules import A_SHARE_LIMITS, a_share_board, price_limits
 from tests.conftest import panel_from_prices
 
 DAYS = pd.bdate_range("2024-03-04", periods=4)  # Mon .. Thu
@@ -98,18 +98,6 @@ def test_t_plus_one_blocks_same_day_sells_intraday_by_hand() -> None:
     assert list(zip(t1.orders["timestamp"], t1.orders["side"])) == [(bars[1], "buy"), (bars[4], "sell")]
     assert t1.blocked.loc[bars[2], "600000"] and not t0.blocked.to_numpy().any()
     assert t1.positions.loc[bars[2], "600000"] > 0.49  # still held overnight: 500 shares x 10 of 10,000
-
-
-def test_t_plus_one_sells_older_shares_only() -> None:
-    # Held 0.2 from yesterday, bought up to 0.5 today: a same-day target of 0 sells back to 0.3 only.
-    days = np.array([0, 1, 1, 2])
-    targets = np.array([[0.2], [0.5], [0.0], [0.0]])
-    ones = np.ones((4, 1), bool)
-    out, blocked = mask_orders(targets, ones, ones, days=days)
-    assert out[:, 0].tolist() == pytest.approx([0.2, 0.5, 0.3, 0.0])
-    assert blocked[:, 0].tolist() == [False, False, True, False]
-    free, _ = mask_orders(targets, ones, ones)  # T+0
-    assert free[:, 0].tolist() == pytest.approx([0.2, 0.5, 0.0, 0.0])
 
 
 def test_t_plus_one_allows_next_day_sells_of_daily_bars() -> None:
