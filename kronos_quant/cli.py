@@ -204,7 +204,10 @@ def signals(opts: Options, strategy: Strategy,
 
     res = run_signals(opts.config(strategy), _date(asof), output=output, quiet=opts.quiet, force=force)
     typer.echo(f"{res.path} ({'written' if res.written else 'unchanged'}; {len(res.table)} instruments; "
-               f"{res.forecasts_computed} forecasts computed; next session {res.next_session})")
+               f"{res.forecasts_computed} forecasts computed; next session {res.next_session}, "
+               f"{res.next_session_basis})")
+    if res.next_session_warning:
+        typer.echo(f"warning: {res.next_session_warning}", err=True)
 
 
 @command(app, shared=CONFIG)

@@ -7,7 +7,9 @@
   better (or ``custom``). The warnings also go into the validation report's notes, so into the
   provenance.
 - ``market_calendar`` / ``next_session``: the bar calendar with the exchange's holidays (or the
-  data's own, for ``custom``), for nightly next sessions and forecast target timestamps.
+  data's own, for ``custom``) and ``trading.holidays``, for nightly next sessions and forecast
+  target timestamps. ``next_session`` also says how its date is known (``NextSession.basis``) and
+  warns when it is only inferred from the data.
 - ``backtest_options``: the keyword arguments of ``backtest.backtest_weights`` (costs, trading
   rules, periods per year = the preset's trading days x the data's bars per day).
 - ``check_backtest_period``: a DataError naming both date ranges when the backtest period lies
@@ -17,6 +19,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -24,12 +27,19 @@ import polars as pl
 
 from kronos_quant.config import StrategyConfig
 from kronos_quant.data.calendar import BarCalendar, infer_panel_calendar
-from kronos_quant.data.exchange import calendar_mismatch, next_sessions, session_mismatch, trading_calendar
+from kronos_quant.data.exchange import (
+    calendar_mismatch,
+    exchange_calendar,
+    next_sessions,
+    session_basis,
+    session_mismatch,
+    trading_calendar,
+)
 from kronos_quant.errors import DataError
 from kronos_quant.markets import MARKETS, MarketPreset, get_market
 
-__all__ = ["conform_to_market", "market_warnings", "market_calendar", "next_session", "backtest_options",
-           "check_backtest_period", "market_provenance"]
+__all__ = ["conform_to_market", "market_warnings", "market_calendar", "NextSession", "next_session",
+           "backtest_options", "check_backtest_period", "market_provenance"]
 
 logger = logging.getLogger(__name__)
 
@@ -109,20 +119,50 @@ def conform_to_market(cfg: StrategyConfig, panel: pl.DataFrame, report: Any = No
 
 
 def market_calendar(cfg: StrategyConfig, panel: pl.DataFrame) -> BarCalendar:
-    """The panel's bar calendar with the market exchange's holidays (``custom``: holidays inferred from the data)."""
+    """The panel's bar calendar with the market exchange's holidays (``custom``: holidays inferred from the data)
+    and ``trading.holidays``."""
     preset = get_market(cfg.market)
-    return trading_calendar(_stamps(panel), exchange=preset.exchange, tz=preset.tz)
+    return trading_calendar(_stamps(panel), exchange=preset.exchange, tz=preset.tz, holidays=cfg.trading.holidays)
 
 
-def next_session(cfg: StrategyConfig, panel: pl.DataFrame) -> pd.Timestamp | None:
-    """The bar after the panel's last one on the market's calendar (None, with a warning, when unknowable)."""
+@dataclass(frozen=True)
+class NextSession:
+    """The bar after the data's last one. basis: how its date is known -- ``"XSHG"`` (the exchange calendar),
+    ``"trading.holidays"``, ``"every day"`` (a 24/7 market) or ``"inferred"`` (weekends and the holidays the
+    data itself shows: not confirmed). warning: a sentence for the user when the date is not confirmed."""
+
+    timestamp: pd.Timestamp | None
+    basis: str
+    warning: str | None = None
+
+
+def next_session(cfg: StrategyConfig, panel: pl.DataFrame) -> NextSession:
+    """The next session on the market's calendar, how its date is known, and a warning when an exchange market's
+    date is only inferred from the data: its calendar ends before it (XSHG: 2026-12-31) and no
+    ``trading.holidays`` cover its year (``next_sessions`` logs it too). ``market: custom`` is always
+    ``inferred``, without a warning: the data's own calendar is what it asks for."""
     preset = get_market(cfg.market)
     stamps = _stamps(panel)
+    holidays = cfg.trading.holidays
     try:
-        return pd.Timestamp(next_sessions(stamps, 1, exchange=preset.exchange, tz=preset.tz)[0])
+        nxt = pd.Timestamp(next_sessions(stamps, 1, exchange=preset.exchange, tz=preset.tz, holidays=holidays)[0])
     except Exception as exc:  # noqa: BLE001 - an irregular calendar: the next session is then unknown
         logger.warning("could not infer the next session after %s: %s", stamps.max(), exc)
-        return None
+        return NextSession(None, "unknown", f"could not infer the next session after {stamps.max()}: {exc}")
+    if preset.exchange is None and preset.weekdays == tuple(range(7)):
+        return NextSession(nxt, "every day")
+    basis = session_basis(nxt.tz_localize(None) if nxt.tzinfo else nxt, exchange=preset.exchange, holidays=holidays)
+    if basis != "inferred":
+        return NextSession(nxt, preset.exchange if basis == "exchange" else "trading.holidays")
+    if preset.exchange is None:  # market: custom -- the data's own calendar, by choice
+        logger.info("next session %s: inferred from the data's calendar (market: %s)", nxt, preset.name)
+        return NextSession(nxt, "inferred")
+    when = nxt.date() if nxt == nxt.normalize() else nxt  # daily bars: the date
+    last = pd.Timestamp(exchange_calendar(preset.exchange).last_session).date()
+    return NextSession(nxt, "inferred", (
+        f"next session {when} is inferred from the data (weekends and the holidays it shows), not confirmed: the "
+        f"{preset.exchange} calendar (exchange_calendars) ends {last}; check it against the exchange's published "
+        "holidays, or list that year's closures in trading.holidays"))
 
 
 def periods_per_year(cfg: StrategyConfig, panel: pl.DataFrame) -> float | None:
