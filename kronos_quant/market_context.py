@@ -28,6 +28,7 @@ import polars as pl
 from kronos_quant.config import StrategyConfig
 from kronos_quant.data.calendar import BarCalendar, infer_panel_calendar
 from kronos_quant.data.exchange import (
+    CalendarMismatch,
     calendar_mismatch,
     exchange_calendar,
     next_sessions,
@@ -42,6 +43,8 @@ __all__ = ["conform_to_market", "market_warnings", "market_calendar", "NextSessi
            "backtest_options", "check_backtest_period", "market_provenance"]
 
 logger = logging.getLogger(__name__)
+
+_MIN_DAYS_COMPARED = 15  # trading days the data must share with two calendars before one is preferred
 
 
 def _stamps(panel: pl.DataFrame) -> pd.DatetimeIndex:
@@ -74,20 +77,48 @@ def _better(stamps: pd.DatetimeIndex, current: str) -> str:
     return "set the market the data comes from, or market: custom to infer the calendar from the data"
 
 
+def _offset(when: pd.Timestamp, zone: str) -> float:
+    """UTC offset of ``zone`` at ``when``, in hours."""
+    stamp = when if when.tzinfo else when.tz_localize("UTC")
+    return stamp.tz_convert(zone).utcoffset().total_seconds() / 3600.0
+
+
+def _exact_other_exchange(stamps: pd.DatetimeIndex, preset: MarketPreset, mm: CalendarMismatch) -> str | None:
+    """Another preset's exchange whose calendar the data follows day for day where ``preset``'s disagrees on a
+    day or two (too few for ``CalendarMismatch.contradicts``: a short window, e.g. two months of US data
+    under cn_a_share miss only Thanksgiving and Christmas). Real data of the right market fits its own
+    exchange exactly or nearly, and then never fits another's exactly, so this raises no false alarm."""
+    if not (mm.closed_days or mm.missing_sessions) or mm.n_days < _MIN_DAYS_COMPARED:
+        return None
+    for other in MARKETS.values():
+        if other.exchange and other.exchange != preset.exchange:
+            alt = calendar_mismatch(stamps, other.exchange, tz=other.tz)
+            if alt.n_days >= mm.n_days and not alt.closed_days and not alt.missing_sessions:
+                return other.exchange
+    return None
+
+
 def market_warnings(cfg: StrategyConfig, panel: pl.DataFrame) -> list[str]:
-    """Every way the panel's calendar contradicts ``cfg.market`` (empty for ``custom`` and for data that fits)."""
+    """Every way the panel's calendar contradicts ``cfg.market`` (empty for ``custom`` and for data that fits):
+    timestamps in a zone with another UTC offset (UTC itself is neutral), trading days against the exchange's
+    (many disagreeing days, or a few where another exchange fits exactly), weekends, session hours, data.tz."""
     preset = get_market(cfg.market)
     if preset.name == "custom" or panel.height == 0:
         return []
     stamps, out = _stamps(panel), []
     where = f"{cfg.source_path}: market: {preset.name}"
+    zone = panel.schema["timestamp"].time_zone  # type: ignore[union-attr]
+    if zone and preset.tz and not cfg.data.tz and _offset(stamps.max(), zone) not in (_offset(stamps.max(), preset.tz), 0.0):
+        out.append(f"{where} is in {preset.tz} (UTC{_offset(stamps.max(), preset.tz):+g}h), but the data's timestamps "
+                   f"are in {zone} (UTC{_offset(stamps.max(), zone):+g}h)")
     if preset.exchange is not None:
         mm = calendar_mismatch(stamps, preset.exchange, tz=preset.tz)
-        if mm.contradicts():
+        twin = None if mm.contradicts() else _exact_other_exchange(stamps, preset, mm)
+        if mm.contradicts() or twin:
             out.append(f"{where} ({preset.exchange} calendar), but {len(mm.closed_days)} of the data's {mm.n_days} "
                        f"trading days are {preset.exchange} holidays or weekends ({_days(mm.closed_days)}) and "
                        f"{len(mm.missing_sessions)} {preset.exchange} sessions have no bar "
-                       f"({_days(mm.missing_sessions)})")
+                       f"({_days(mm.missing_sessions)})" + (f", while every day fits the {twin} calendar" if twin else ""))
     elif preset.weekdays == tuple(range(7)) and not _has_weekends(stamps):
         out.append(f"{where} trades every day, but the data has no bar on any weekend")
     outside, uncovered = session_mismatch(stamps, preset.sessions, tz=preset.tz)
@@ -106,12 +137,13 @@ def conform_to_market(cfg: StrategyConfig, panel: pl.DataFrame, report: Any = No
     """The panel with aware timestamps in the market's time zone; logs ``market_warnings`` (and adds
     them to ``report.notes``). Naive timestamps are taken as the market's local time, unchanged."""
     preset = get_market(cfg.market)
+    warnings = market_warnings(cfg, panel)  # before conversion: the data's own zone is one of the checks
     zone = panel.schema["timestamp"].time_zone  # type: ignore[union-attr]
     if preset.tz and zone and zone != preset.tz and not cfg.data.tz:
         logger.info("%s: timestamps converted from %s to the market's time zone %s", cfg.source_path, zone,
                     preset.tz)
         panel = panel.with_columns(pl.col("timestamp").dt.convert_time_zone(preset.tz))
-    for warning in market_warnings(cfg, panel):
+    for warning in warnings:
         logger.warning("%s", warning)
         if report is not None and hasattr(report, "notes"):
             report.notes.append(warning)
