@@ -12,8 +12,9 @@
   warns when it is only inferred from the data.
 - ``backtest_options``: the keyword arguments of ``backtest.backtest_weights`` (costs, trading
   rules, periods per year = the preset's trading days x the data's bars per day).
-- ``check_backtest_period``: a DataError naming both date ranges when the backtest period lies
-  outside the data. ``market_provenance``: the preset, what it filled in, and the resolved values.
+- ``check_backtest_period``: a DataError naming both date ranges and the config keys when the
+  backtest period lies outside the data or holds fewer than 2 bars of it. ``market_provenance``:
+  the preset, what it filled in, and the resolved values.
 """
 
 from __future__ import annotations
@@ -214,18 +215,29 @@ def backtest_options(cfg: StrategyConfig, panel: pl.DataFrame) -> dict[str, Any]
 
 
 def check_backtest_period(cfg: StrategyConfig, panel: pl.DataFrame) -> None:
-    """DataError naming the backtest period and the data's range when they do not overlap."""
+    """DataError naming the backtest period (its config keys) and the data's range when they do not overlap,
+    or overlap on fewer than 2 bars (a trade executes at the bar after its decision)."""
     b = cfg.backtest
     if panel.height == 0 or (b.start is None and b.end is None):
         return
     first, last = (pd.Timestamp(panel["timestamp"].min()), pd.Timestamp(panel["timestamp"].max()))
     lo = first.tz_localize(None).normalize() if first.tzinfo else first.normalize()
     hi = last.tz_localize(None).normalize() if last.tzinfo else last.normalize()
+    period = f"backtest.start .. backtest.end = {b.start or 'start of data'} .. {b.end or 'end of data'}"
+    covers = f"the data, which covers {lo.date()} .. {hi.date()} (after data.start/end and universe filters)"
     if (b.start is not None and pd.Timestamp(b.start) > hi) or (b.end is not None and pd.Timestamp(b.end) < lo):
-        raise DataError(f"{cfg.source_path}: the backtest period backtest.start .. backtest.end = "
-                        f"{b.start or 'start of data'} .. {b.end or 'end of data'} lies outside the data, which covers "
-                        f"{lo.date()} .. {hi.date()} (after data.start/end and universe filters); move "
+        raise DataError(f"{cfg.source_path}: the backtest period {period} lies outside {covers}; move "
                         "backtest.start/end into that range or load data that covers the period")
+    stamps = _stamps(panel)
+    days = stamps.tz_localize(None).normalize() if stamps.tz is not None else stamps.normalize()
+    inside = stamps[(days >= pd.Timestamp(b.start or lo)) & (days <= pd.Timestamp(b.end or hi))]
+    if len(inside) < 2:
+        held = f"1 bar ({inside[0].date() if inside[0] == inside[0].normalize() else inside[0]})" if len(inside) \
+            else "no bar"
+        raise DataError(f"{cfg.source_path}: the backtest period {period} holds {held} of {covers}; a trade "
+                        "decided at one bar executes "
+                        "at the next bar's open, so the period needs at least 2 bars: move backtest.start earlier "
+                        "or backtest.end later")
 
 
 def market_provenance(cfg: StrategyConfig, panel: pl.DataFrame) -> dict[str, Any]:

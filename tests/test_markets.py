@@ -122,6 +122,14 @@ def test_backtest_start_after_the_data_names_both_ranges() -> None:
         run_backtest(cfg, quiet=True, write=False)
 
 
+def test_a_backtest_period_of_one_bar_names_the_keys_and_both_ranges() -> None:
+    cfg = load_config(STRATEGIES / "momentum_baseline.yaml", overrides=[*US, "backtest.start=2017-12-29"])
+    with pytest.raises(DataError, match=r"backtest.start \.\. backtest.end = 2017-12-29 \.\. 2017-12-31 holds 1 bar "
+                                        r"\(2017-12-29\) of the data, which covers 2017-05-01 \.\. 2017-12-29.*at "
+                                        r"least 2 bars: move backtest.start earlier"):
+        run_backtest(cfg, quiet=True, write=False)
+
+
 def test_pinned_revisions_never_reach_another_model() -> None:
     # kronos_small_topk.yaml relies on the kronos-small preset's pins; --set model.id=kronos-demo gets none.
     cfg = load_config(STRATEGIES / "kronos_small_topk.yaml", overrides=["model.id=kronos-demo"])
