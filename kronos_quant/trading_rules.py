@@ -36,7 +36,8 @@ __all__ = ["A_SHARE_LIMITS", "ST_LIMIT_CHANGE", "a_share_board", "price_limits",
 logger = logging.getLogger(__name__)
 
 Board = Literal["main", "chinext", "star", "bse", "st", "unknown"]
-ST_LIMIT_CHANGE = dt.date(2026, 7, 6)  # main-board ST/*ST: +-5% before, +-10% from this day (see kronos_quant.markets)
+ST_LIMIT_CHANGE = dt.date(2026, 7, 6)  # main-board ST/*ST: +-5% before, +-10% from this day (SSE/SZSE
+# trading rules, 2026 revision, published 2026-04-24; sources in kronos_quant.markets)
 # board -> ((first day it applies or None, limit), ...) ascending
 A_SHARE_LIMITS: dict[str, tuple[tuple[dt.date | None, float], ...]] = {
     "main": ((None, 0.10),),

@@ -63,6 +63,15 @@ def test_board_of_codes_and_limits_by_date() -> None:
     assert price_limits(["X"], bars, None) is None
 
 
+def test_the_st_limit_change_date_cites_the_exchanges() -> None:
+    import kronos_quant.markets as markets
+    from kronos_quant.trading_rules import ST_LIMIT_CHANGE
+
+    assert ST_LIMIT_CHANGE.isoformat() == "2026-07-06"
+    doc = " ".join(markets.__doc__.split())
+    assert "c_20260424_10816474" in doc and "深证上〔2026〕551号" in doc and "2026年7月6日" in doc
+
+
 @pytest.mark.parametrize("start, chinext_blocked", [("2020-08-17", True), ("2021-03-01", False)])
 def test_price_limits_per_board_block_buys(start: str, chinext_blocked: bool) -> None:
     days = pd.bdate_range(start, periods=4)
