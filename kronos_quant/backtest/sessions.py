@@ -20,9 +20,10 @@ value, the same fees, fixed fees, slippage and lots) and add the rule:
 - post-order: a filled buy adds its size to the column's shares bought this session.
 
 So the rule is exact at the share level, whatever the prices do within the session. The
-callbacks are compiled once per process (cached on disk), but vectorbt's simulation loop is
-compiled for them on first use, a few seconds per process; ``backtest.core`` therefore uses this
-path only when it can matter: ``settlement="T+1"`` with several bars in some session. With one
+callbacks and vectorbt's simulation loop are compiled for them on first use, 4-7 s per process on 2 cores
+(not cached on disk: numba would not notice a vectorbt upgrade under a cached caller); after that
+a run is as fast as ``from_orders``. ``backtest.core`` therefore uses this path only when it can
+matter: ``settlement="T+1"`` with several bars in some session. With one
 bar per session (daily bars) every order executes in a later session than every earlier fill, so
 T+1 never binds and ``from_orders`` is used.
 """
@@ -43,7 +44,7 @@ __all__ = ["simulate_t1"]
 _EPS = 1e-9  # shares: below this a cap is treated as zero
 
 
-@njit(cache=True)
+@njit
 def _pre_segment(c: Any, bought: np.ndarray, session_now: np.ndarray, order_value: np.ndarray, size: np.ndarray,
                  price: np.ndarray, session: np.ndarray) -> tuple[np.ndarray]:
     if session[c.i] != session_now[c.group]:
@@ -59,7 +60,7 @@ def _pre_segment(c: Any, bought: np.ndarray, session_now: np.ndarray, order_valu
     return (bought,)
 
 
-@njit(cache=True)
+@njit
 def _order(c: Any, bought: np.ndarray, size: np.ndarray, price: np.ndarray, fees: np.ndarray, fixed: np.ndarray,
            slippage: np.ndarray, granularity: float, capped: np.ndarray) -> Any:
     target = vnb.get_elem_nb(c, size)
@@ -80,7 +81,7 @@ def _order(c: Any, bought: np.ndarray, size: np.ndarray, price: np.ndarray, fees
                         slippage=vnb.get_elem_nb(c, slippage), max_size=cap, size_granularity=granularity)
 
 
-@njit(cache=True)
+@njit
 def _post_order(c: Any, bought: np.ndarray) -> None:
     if c.order_result.status == OrderStatus.Filled and c.order_result.side == OrderSide.Buy:
         bought[c.col] += c.order_result.size
