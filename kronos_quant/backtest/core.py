@@ -154,7 +154,7 @@ def backtest_weights(
     close, traded at the next bar's open). lot_size: shares per lot (e.g. 100); None = fractional.
     sell_tax: extra fraction of the value of sells (stamp duty). price_limit: None, a fraction, or
     "a_share" (limits by board and date; st_instruments get the ST limit); settlement: "T+0" or "T+1"
-    (see ``kronos_quant.trading_rules``).
+    (shares bought in a session are not sold in it: ``backtest.sessions``).
     periods_per_year: for annualisation downstream; None infers it from the bar calendar
     (``data.calendar.infer_periods_per_year``: 252 for weekday daily bars, 365 for 7-day markets).
     """

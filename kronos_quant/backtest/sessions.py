@@ -100,8 +100,8 @@ def simulate_t1(close: np.ndarray, price: np.ndarray, size: np.ndarray, fees: np
     group = np.repeat(np.arange(n_groups), n)
     active = np.isfinite(size).reshape(n_bars, n_groups, n).any(axis=2)  # (T, G) bars with an order
     capped = np.zeros((n_bars, n_cols), dtype=np.bool_)
-    as2d = lambda a: np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype=np.float64), (n_bars, n_cols)))  # noqa: E731
-    size, price = as2d(size), as2d(price)
+    as2d = lambda a: np.ascontiguousarray(np.atleast_2d(np.asarray(a, dtype=np.float64)))  # noqa: E731  (1 or T, C)
+    size, price = as2d(size), as2d(price)  # (T, C); a fee row (1, C) is broadcast by vectorbt's flexible indexing
     state = (np.zeros(n_cols), np.full(n_groups, np.iinfo(np.int64).min, dtype=np.int64), np.empty(n_cols))
     pf = vbt.Portfolio.from_order_func(
         pd.DataFrame(close, index=index, columns=pd.RangeIndex(n_cols)),
