@@ -216,7 +216,7 @@ def update_card(card_dir: Path, result: dict) -> None:
     card["limitations"] = [
         "A tiny demo model trained for minutes on a CPU on ~100 S&P 500 stocks: it shows the pipeline end to "
         "end; it is not a forecasting model to trade on. Use the published Kronos checkpoints for research.",
-        "Prices are not adjusted for splits/dividends; windows spanning a split see a jump.",
+        "Prices are split-adjusted but not dividend-adjusted; spin-offs and other corporate actions show as jumps.",
         "One test year (2017, a calm, rising market) and one seed: the metrics carry sampling noise.",
         "Training times were measured on a 2-core CPU shared with other jobs; expect them to vary.",
     ]

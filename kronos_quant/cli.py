@@ -204,7 +204,10 @@ def signals(opts: Options, strategy: Strategy,
 
     res = run_signals(opts.config(strategy), _date(asof), output=output, quiet=opts.quiet, force=force)
     typer.echo(f"{res.path} ({'written' if res.written else 'unchanged'}; {len(res.table)} instruments; "
-               f"{res.forecasts_computed} forecasts computed; next session {res.next_session})")
+               f"{res.forecasts_computed} forecasts computed; next session {res.next_session}, "
+               f"{res.next_session_basis})")
+    if res.next_session_warning:
+        typer.echo(f"warning: {res.next_session_warning}", err=True)
 
 
 @command(app, shared=CONFIG)
@@ -233,6 +236,11 @@ def evaluate(opts: Options, run_dir: Annotated[Path, typer.Argument(help="A back
     _print_summary(run, f"{run.config.name}: {run.config.model.id} (re-evaluated)")
 
 
+Market = Annotated[str | None, typer.Option(
+    help="Compare with a market's exchange calendar and trading days (us_equity, cn_a_share, crypto_24_7, "
+         "custom); default: the calendar inferred from the data.")]
+
+
 @command(data_app, "validate")
 def data_validate(opts: Options,
                   path: Annotated[Path, typer.Argument(help="CSV/Parquet file, directory of per-instrument files, or "
@@ -240,19 +248,16 @@ def data_validate(opts: Options,
                   policy: Annotated[str, typer.Option(help="raise | drop | fill (what the report says it would do)")]
                   = "drop",
                   max_lines: Annotated[int, typer.Option(help="lines of the summary to print; 0 prints them all")]
-                  = 60) -> None:
+                  = 60,
+                  market: Market = None) -> None:
     """List data problems (missing values, duplicates, bad OHLC, gaps...). Exit 3 if errors remain under raise."""
-    from kronos_quant.data import load_panel_with_report
-    from kronos_quant.data.builtin import resolve_data_path
     from kronos_quant.data.validate import PanelValidationError
+    from kronos_quant.workflow import validate_data
 
     if policy not in ("raise", "drop", "fill"):
         raise ConfigError(f"--policy must be raise, drop or fill, got {policy!r}")
-    path = resolve_data_path(path)
-    if not path.exists():
-        raise DataError(f"{path} does not exist")
     try:
-        _, report = load_panel_with_report(path, policy=policy)  # type: ignore[arg-type]
+        report = validate_data(path, policy=policy, market=market)
     except PanelValidationError as exc:
         typer.echo(exc.report.summary(max_lines=max_lines))
         raise typer.Exit(EXIT_DATA) from None
@@ -261,15 +266,12 @@ def data_validate(opts: Options,
 
 @command(data_app, "inspect")
 def data_inspect(opts: Options, path: Annotated[Path, typer.Argument(
-        help="CSV/Parquet file, directory, or builtin:NAME (e.g. builtin:sp500-2013-2017).")]) -> None:
-    """Summarise a data file: instruments, rows, date range, bar frequency, missing values."""
-    from kronos_quant.data import inspect_panel, load_panel
-    from kronos_quant.data.builtin import resolve_data_path
+        help="CSV/Parquet file, directory, or builtin:NAME (e.g. builtin:sp500-2013-2017).")],
+                 market: Market = None) -> None:
+    """Summarise a data file: instruments, rows, date range, bar frequency, bars a year, missing values."""
+    from kronos_quant.workflow import inspect_data
 
-    path = resolve_data_path(path)
-    if not path.exists():
-        raise DataError(f"{path} does not exist")
-    typer.echo(inspect_panel(load_panel(path, validate=False)).summary())
+    typer.echo(inspect_data(path, market=market).summary())
 
 
 @command(models_app, "list")

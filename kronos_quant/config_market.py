@@ -120,6 +120,9 @@ class TradingConfig(Section):
     settlement: Literal["T+0", "T+1"] = "T+0"  # T+1: shares bought on a day cannot be sold before the next day
     price_limit: float | Literal["a_share"] | None = None  # 0.1: no buys at +10% / sells at -10%; a_share: by board
     st_instruments: list[str] = Field(default_factory=list)  # risk-warning (ST, *ST) A-shares (narrower limits)
+    # closures besides the exchange calendar's: list a whole year's (e.g. XSHG's after 2026-12-31, where
+    # exchange_calendars stops); used for next sessions and forecast target dates (docs/markets.md)
+    holidays: list[date] = Field(default_factory=list)
 
     @field_validator("price_limit")
     @classmethod

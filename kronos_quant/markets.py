@@ -36,9 +36,15 @@ cn_a_share (Shanghai/Shenzhen A-shares; calendar XSHG, Asia/Shanghai, 09:30-11:3
   (``trading_rules.A_SHARE_LIMITS``): main board +-10%; ChiNext (300/301) +-20% since 2020-08-24
   (10% before; SZSE ChiNext reform, Yicai 2020-04-28); STAR (688/689) +-20% since its launch;
   Beijing Stock Exchange +-30% (CSRC, 2021-09); risk-warning (ST, *ST) stocks on the main board
-  +-5% (since 1998-04-22), +-10% once the Shanghai and Shenzhen rule change proposed on 2025-06-27
-  (Cailianshe) took effect, reported as 2026-07-06 (nashnova.com): ST stocks are not recognisable
-  from their codes, so list them in ``trading.st_instruments``.
+  +-5% (since 1998-04-22), +-10% from 2026-07-06: proposed by both exchanges on 2025-06-27
+  (Xinhua, China News Service), adopted in the 2026 revisions of their trading rules published on
+  2026-04-24 -- SSE, "上交所修订发布《上海证券交易所交易规则》" (sse.com.cn/aboutus/mediacenter/
+  hotandd/c/c_20260424_10816474.shtml: "三是将主板风险警示股票价格涨跌幅限制比例由5%调整为10%
+  ……《交易规则》于2026年7月6日起正式实施") and SZSE notice 深证上〔2026〕551号 (szse.cn/lawrules/
+  rule/allrules/bussiness/t20260424_620190.html: "本规则自2026年7月6日起施行"). These two pages
+  were read as quoted, with page hashes, in the CC0 rules dataset marina-rules 2026.10.26.5
+  (record cn.limit.st_main.2026-07-06), not fetched here. ST stocks are not recognisable from
+  their codes, so list them in ``trading.st_instruments``.
 - 243 trading days a year (XSHG had 238-245 sessions a year in 2010-2025, mean 242.9).
 
 crypto_24_7 (spot crypto; every day, UTC):

@@ -1,5 +1,6 @@
-"""Exchange trading rules the backtest enforces: price limits (by A-share board and date), T+1
-settlement, and the fees that depend on an order's side (stamp duty) or size (minimum commission).
+"""Exchange trading rules the backtest enforces: price limits (by A-share board and date) and the
+fees that depend on an order's side (stamp duty) or size (minimum commission); T+1 settlement is
+enforced on shares inside the simulation (``backtest.sessions``).
 
 ``backtest.backtest_weights`` calls these on (T, N) arrays of bars x instruments:
 
@@ -9,12 +10,9 @@ settlement, and the fees that depend on an order's side (stamp duty) or size (mi
   2020-08-24; main-board ST stocks from 5% to 10% on ``ST_LIMIT_CHANGE``); a number applies to all.
 - ``limit_flags``: limit-up / limit-down at a bar's open against the previous session's last close.
 - ``mask_orders``: blanks orders that a rule forbids: buys at limit-up, sells at limit-down, any
-  order without a price, and with ``settlement="T+1"`` sells of shares bought the same calendar
-  day. Targets are fractions of portfolio value, so T+1 is enforced on weights: after a buy on day
-  d, a sell on day d may go down to the weight bought that day, no lower (selling older shares
-  only); a sell that would dip into today's purchase is cut back, and blocked when nothing older is
-  held. With daily bars and next-open execution every sell comes at
-  least a session after its buy, so the rule only binds intraday (tests cover both).
+  order without a price. T+1 (shares bought in a session are not sold in it) is a rule on shares,
+  which only the simulation knows: ``backtest.sessions`` caps each sell at the shares held since
+  before the session.
 - ``side_fees``: from one simulation's fills, the per-order extras for the next run: ``sell_tax``
   as an extra fee rate on each sell and the shortfall to ``min_fee`` of each order's commission.
 
@@ -38,7 +36,8 @@ __all__ = ["A_SHARE_LIMITS", "ST_LIMIT_CHANGE", "a_share_board", "price_limits",
 logger = logging.getLogger(__name__)
 
 Board = Literal["main", "chinext", "star", "bse", "st", "unknown"]
-ST_LIMIT_CHANGE = dt.date(2026, 7, 6)  # main-board ST/*ST: +-5% before, +-10% from this day (see kronos_quant.markets)
+ST_LIMIT_CHANGE = dt.date(2026, 7, 6)  # main-board ST/*ST: +-5% before, +-10% from this day (SSE/SZSE
+# trading rules, 2026 revision, published 2026-04-24; sources in kronos_quant.markets)
 # board -> ((first day it applies or None, limit), ...) ascending
 A_SHARE_LIMITS: dict[str, tuple[tuple[dt.date | None, float], ...]] = {
     "main": ((None, 0.10),),
@@ -117,43 +116,26 @@ def limit_flags(open_w: pd.DataFrame, close_w: pd.DataFrame, limits: np.ndarray 
     return change >= limits - tol, change <= -limits + tol
 
 
-def mask_orders(targets: np.ndarray, can_buy: np.ndarray, can_sell: np.ndarray, *,
-                days: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Blank (NaN) or cut back the orders in ``targets`` (T, N) that a rule forbids; returns (targets, blocked).
+def mask_orders(targets: np.ndarray, can_buy: np.ndarray, can_sell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Blank (NaN) the orders in ``targets`` (T, N) that a rule forbids; returns (targets, blocked).
 
     Direction is judged against the last executed target per instrument; a target equal to it (a
-    drift rebalance of unknown direction) is blocked when either side is. days: (T,) integer calendar
-    day of each bar, for T+1 (None: T+0): the weight bought on a day cannot be sold that day, so a
-    sell goes down to it at most (cut back) and is blocked when only today's purchase is held.
-    blocked: (T, N) True where a wanted order was removed or cut back.
+    drift rebalance of unknown direction) is blocked when either side is.
+    blocked: (T, N) True where a wanted order was removed.
     """
     out = targets.copy()
     blocked = np.zeros(targets.shape, bool)
-    n = targets.shape[1]
-    held = np.zeros(n)  # last executed target
-    bought_today = np.zeros(n)  # weight bought on the current day (T+1)
-    current_day = None
+    held = np.zeros(targets.shape[1])  # last executed target
     eps = 1e-12
     for t in np.flatnonzero(np.isfinite(targets).any(axis=1)):
-        if days is not None and days[t] != current_day:
-            current_day, bought_today = days[t], np.zeros(n)
         tgt = out[t]
         has = np.isfinite(tgt)
         up, down = has & (tgt > held + eps), has & (tgt < held - eps)
         same = has & ~up & ~down
         block = (up & ~can_buy[t]) | (down & ~can_sell[t]) | (same & ~(can_buy[t] & can_sell[t]))
-        cut = np.zeros(n, bool)
-        if days is not None:
-            locked = down & ~block & (tgt < bought_today - eps)  # would sell shares bought today
-            cut = locked & (held > bought_today + eps)  # older shares held: sell those only
-            block |= locked & ~cut
-            tgt[cut] = bought_today[cut]
         tgt[block] = np.nan
-        blocked[t] = (block & ~(same & (held == 0.0))) | cut
+        blocked[t] = block & ~(same & (held == 0.0))
         ok = has & ~block
-        if days is not None:
-            inc = ok & up
-            bought_today[inc] += tgt[inc] - held[inc]
         held[ok] = tgt[ok]
     return out, blocked
 

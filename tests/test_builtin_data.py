@@ -45,6 +45,21 @@ def test_load_builtin_drops_the_documented_defects() -> None:
         load_builtin("sp500-2020")
 
 
+def test_the_card_says_what_the_data_shows_about_splits() -> None:
+    # AAPL split 7-for-1 on 2014-06-09, CELG and CHD 2-for-1 (2014-06, 2016-09): split-adjusted data shows
+    # no jump across them, in prices or volumes; unadjusted data would show a -86% / -50% "return".
+    panel = load_builtin(NAME, instruments=["AAPL", "CELG", "CHD"]).to_pandas()
+    wide = {f: panel.pivot(index="timestamp", columns="instrument", values=f) for f in ("close", "volume")}
+    for inst, before, after in [("AAPL", "2014-06-06", "2014-06-09"), ("CELG", "2014-06-20", "2014-06-30"),
+                                ("CHD", "2016-08-26", "2016-09-06")]:
+        for field, tol in (("close", 0.1), ("volume", 0.9)):
+            ratio = wide[field].loc[after, inst] / wide[field].loc[before, inst]
+            assert abs(ratio - 1) < tol, (inst, field, ratio)
+    assert wide["close"].loc["2013-02-08", "AAPL"] * 7 == pytest.approx(474.98, abs=0.01)  # 475 traded: / 7
+    card = builtin_card(NAME)
+    assert "**split-adjusted**" in card and "not adjusted for dividends" in card and "not adjusted**" not in card
+
+
 def test_cli_reads_builtin_paths() -> None:
     from typer.testing import CliRunner
 

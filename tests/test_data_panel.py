@@ -444,6 +444,24 @@ def test_adjust_total_return_and_splits_known_answers() -> None:
     assert splits["volume"].to_list() == [2000.0] * 6 and not report.by_check("suspicious_jump")
 
 
+def test_adjust_splits_refuses_prices_that_are_already_split_adjusted() -> None:
+    # yfinance style: Close already divided by the 2-for-1 split, Stock Splits = 2 on the ex-date. Adjusting
+    # again would halve the first three closes (to 50, 51, 52) -- a fake doubling on the ex-date.
+    df = _split_and_dividend()
+    df["Close"] = df["Close"] * np.where(np.arange(6) < 3, 0.5, 1.0)
+    df["Open"], df["High"], df["Low"] = df["Close"] - 0.5, df["Close"] + 1, df["Close"] - 1
+    with pytest.raises(DataError, match=r"already look split-adjusted: on 1 of 1 split ex-dates.*X 2024-01-05 "
+                                        r"ratio 2: close \+0\.0% \(unadjusted: -50\.0%\).*adjust='none'"):
+        load_panel(df, instrument="X", adjust="splits")
+    assert load_panel(df, instrument="X")["close"].to_list() == df["Close"].tolist()  # adjust: none is right
+    # Two instruments, one raw and one adjusted: the majority is raw, so it adjusts and notes the other.
+    raw = _split_and_dividend().assign(Ticker="RAW")
+    both = pd.concat([raw, df.assign(Ticker="ADJ"), raw.assign(Ticker="RAW2")])
+    panel, report = load_panel_with_report(both, adjust="splits")
+    assert panel.filter(pl.col("instrument") == "RAW")["close"].to_list() == [50.0, 51.0, 52.0, 52.0, 53.0, 54.0]
+    assert any("1 of 3 split(s) show no drop" in n and "ADJ 2024-01-05" in n for n in report.notes)
+
+
 def test_adjust_without_the_needed_columns_says_why() -> None:
     df = _split_and_dividend()
     with pytest.raises(DataError, match="adjust='splits' needs a split-ratio column.*cannot be split apart"):

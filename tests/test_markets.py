@@ -8,17 +8,19 @@ import logging
 from pathlib import Path
 
 import pandas as pd
+import polars as pl
 import pytest
 import yaml
 
 from kronos_quant.config import load_config
 from kronos_quant.config_market import MarketName
+from kronos_quant.data import load_builtin, load_panel
 from kronos_quant.errors import ConfigError, DataError
 from kronos_quant.market_context import backtest_options, market_warnings
 from kronos_quant.markets import MARKETS
 from kronos_quant.model.spec import ModelSpec
 from kronos_quant.workflow import load_strategy_data, make_forecaster, run_backtest, run_signals
-from tests.conftest import REPO
+from tests.conftest import REPO, shared_path
 
 STRATEGIES = REPO / "strategies"
 US = ["data.source=builtin", "data.name=sp500-2013-2017", "data.start=2017-05-01", "data.end=2018-01-01",
@@ -120,6 +122,14 @@ def test_backtest_start_after_the_data_names_both_ranges() -> None:
         run_backtest(cfg, quiet=True, write=False)
 
 
+def test_a_backtest_period_of_one_bar_names_the_keys_and_both_ranges() -> None:
+    cfg = load_config(STRATEGIES / "momentum_baseline.yaml", overrides=[*US, "backtest.start=2017-12-29"])
+    with pytest.raises(DataError, match=r"backtest.start \.\. backtest.end = 2017-12-29 \.\. 2017-12-31 holds 1 bar "
+                                        r"\(2017-12-29\) of the data, which covers 2017-05-01 \.\. 2017-12-29.*at "
+                                        r"least 2 bars: move backtest.start earlier"):
+        run_backtest(cfg, quiet=True, write=False)
+
+
 def test_pinned_revisions_never_reach_another_model() -> None:
     # kronos_small_topk.yaml relies on the kronos-small preset's pins; --set model.id=kronos-demo gets none.
     cfg = load_config(STRATEGIES / "kronos_small_topk.yaml", overrides=["model.id=kronos-demo"])
@@ -130,3 +140,43 @@ def test_pinned_revisions_never_reach_another_model() -> None:
     assert small.revision == "901c26c1332695a2a8f243eb2f37243a37bea320"
     with pytest.raises(ConfigError, match="bundled with kronos-quant and has no Hub revisions"):
         ModelSpec.resolve("kronos-demo", revision="901c26c1332695a2a8f243eb2f37243a37bea320")
+
+
+def test_a_short_us_window_under_the_a_share_market_warns() -> None:
+    # Nov-Dec 2017: only Thanksgiving and Christmas disagree with XSHG (too few days to count), but the data
+    # follows the NYSE day for day -- so it warns, and names the better market.
+    panel = load_builtin("sp500-2013-2017", instruments=["AAPL", "AMZN"], start="2017-11-01")
+    cn = load_config(None, overrides=["market=cn_a_share"])
+    (warning,) = market_warnings(cn, panel)
+    assert "2 XSHG sessions have no bar (2017-11-23, 2017-12-25), while every day fits the XNYS calendar" in warning
+    assert "looks like market: us_equity" in warning
+
+
+def test_short_windows_of_matching_data_raise_no_false_alarm() -> None:
+    us_data = load_builtin("sp500-2013-2017", instruments=["AAPL", "AMZN", "CAT"])
+    us, cn = (load_config(None, overrides=[f"market={m}"]) for m in ("us_equity", "cn_a_share"))
+    caught = 0
+    for start in pd.date_range("2013-03-01", "2017-10-01", freq="3MS"):
+        window = us_data.filter(pl.col("timestamp").is_between(start.date(), (start + pd.DateOffset(months=2)).date()))
+        assert market_warnings(us, window) == [], start
+        caught += bool(market_warnings(cn, window))
+    assert caught >= 17  # of 19 two-month windows, under the wrong market
+
+
+def test_real_a_share_bars_fit_their_market() -> None:
+    cn_path = shared_path("data", "cn_a_share_5min.csv")  # A-share 5-minute bars, ten weeks of 2024
+    cn = load_config(None, overrides=["market=cn_a_share"])
+    assert market_warnings(cn, load_panel(cn_path)) == []
+
+
+def test_timestamps_in_another_zone_than_the_market_warn() -> None:
+    days = pd.bdate_range("2017-11-01", periods=5)
+    panel = pl.DataFrame({"instrument": "X", "timestamp": days + pd.Timedelta(hours=16)}).with_columns(
+        pl.col("timestamp").cast(pl.Datetime("us")))
+    cn = load_config(None, overrides=["market=cn_a_share"])
+    ny = panel.with_columns(pl.col("timestamp").dt.replace_time_zone("America/New_York"))
+    assert any("is in Asia/Shanghai (UTC+8h), but the data's timestamps are in America/New_York (UTC-5h)" in w
+               for w in market_warnings(cn, ny))
+    for neutral in ("UTC", "Asia/Hong_Kong"):  # UTC says nothing about the market; +08:00 is Shanghai's offset
+        aware = panel.with_columns(pl.col("timestamp").dt.replace_time_zone(neutral))
+        assert not any("the data's timestamps are in" in w for w in market_warnings(cn, aware))

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from kronos_quant.backtest import backtest_weights
-from kronos_quant.trading_rules import A_SHARE_LIMITS, a_share_board, mask_orders, price_limits
+from kronos_quant.trading_rules import A_SHARE_LIMITS, a_share_board, price_limits
 from tests.conftest import panel_from_prices
 
 DAYS = pd.bdate_range("2024-03-04", periods=4)  # Mon .. Thu
@@ -63,6 +63,15 @@ def test_board_of_codes_and_limits_by_date() -> None:
     assert price_limits(["X"], bars, None) is None
 
 
+def test_the_st_limit_change_date_cites_the_exchanges() -> None:
+    import kronos_quant.markets as markets
+    from kronos_quant.trading_rules import ST_LIMIT_CHANGE
+
+    assert ST_LIMIT_CHANGE.isoformat() == "2026-07-06"
+    doc = " ".join(markets.__doc__.split())
+    assert "c_20260424_10816474" in doc and "深证上〔2026〕551号" in doc and "2026年7月6日" in doc
+
+
 @pytest.mark.parametrize("start, chinext_blocked", [("2020-08-17", True), ("2021-03-01", False)])
 def test_price_limits_per_board_block_buys(start: str, chinext_blocked: bool) -> None:
     days = pd.bdate_range(start, periods=4)
@@ -98,18 +107,6 @@ def test_t_plus_one_blocks_same_day_sells_intraday_by_hand() -> None:
     assert list(zip(t1.orders["timestamp"], t1.orders["side"])) == [(bars[1], "buy"), (bars[4], "sell")]
     assert t1.blocked.loc[bars[2], "600000"] and not t0.blocked.to_numpy().any()
     assert t1.positions.loc[bars[2], "600000"] > 0.49  # still held overnight: 500 shares x 10 of 10,000
-
-
-def test_t_plus_one_sells_older_shares_only() -> None:
-    # Held 0.2 from yesterday, bought up to 0.5 today: a same-day target of 0 sells back to 0.3 only.
-    days = np.array([0, 1, 1, 2])
-    targets = np.array([[0.2], [0.5], [0.0], [0.0]])
-    ones = np.ones((4, 1), bool)
-    out, blocked = mask_orders(targets, ones, ones, days=days)
-    assert out[:, 0].tolist() == pytest.approx([0.2, 0.5, 0.3, 0.0])
-    assert blocked[:, 0].tolist() == [False, False, True, False]
-    free, _ = mask_orders(targets, ones, ones)  # T+0
-    assert free[:, 0].tolist() == pytest.approx([0.2, 0.5, 0.0, 0.0])
 
 
 def test_t_plus_one_allows_next_day_sells_of_daily_bars() -> None:

@@ -132,5 +132,6 @@ def history_issues(panel: pl.DataFrame, calendar: BarCalendar, jump_threshold: f
             out.append(ValidationIssue(
                 "non_trading_weekdays", "info", None, len(idle), "reported",
                 tuple(d.astype("datetime64[us]").astype(dt.datetime) for d in idle[:MAX_EXAMPLES]),
-                "weekdays without any bar (exchange holidays or missing data)"))
+                "sessions of the exchange calendar without any bar (missing data; its holidays are excluded)"
+                if calendar.holidays else "weekdays without any bar (exchange holidays or missing data)"))
     return out

@@ -53,7 +53,7 @@ BUILTIN_DATASETS: dict[str, BuiltinDataset] = {
         BuiltinDataset(
             name="sp500-2013-2017", filename="sp500-2013-2017.parquet", card="sp500-2013-2017.md",
             market="us_equity", licence="CC0 1.0 (public domain)",
-            description="daily OHLCV of 100 S&P 500 constituents (A .. CLX), 2013-02-08 .. 2017-12-29, unadjusted",
+            description="daily OHLCV of 100 S&P 500 constituents (A .. CLX), 2013-02-08 .. 2017-12-29, split-adjusted (not for dividends)",
             sha256="2a7397c135e6b5d280fbb46c0d11a9098250d209e8081089f3f45bb536da54f4"),
     ]
 }

@@ -12,6 +12,9 @@ it and not ``pandas_market_calendars``: see docs/markets.md. This module turns t
 - ``next_sessions``: the next ``n`` bar timestamps after a history. An exchange's holidays are
   only known up to its calendar's last session (XSHG: 2026-12-31 in exchange_calendars 4.13);
   past it the panel-inferred holidays are used instead, with a logged warning -- never an error.
+  Extra ``holidays`` (a strategy's ``trading.holidays``) are closures added to any calendar.
+- ``session_basis``: how a session date is known: from the exchange calendar, from the extra
+  holidays (a listed holiday in its year or later), or only inferred from the data.
 - ``calendar_mismatch`` / ``session_mismatch``: how far the data's trading days and bar times
   disagree with an exchange (trading on its holidays, silent on its sessions, bars outside its
   hours or inside its lunch break), so a strategy can warn when its market does not fit its data.
@@ -36,8 +39,8 @@ import pandas as pd
 from kronos_quant.data.calendar import BarCalendar, infer_frequency, to_datetime_index
 from kronos_quant.errors import DataError
 
-__all__ = ["CalendarMismatch", "exchange_calendar", "trading_calendar", "next_sessions", "inferred_holidays",
-           "calendar_mismatch", "session_mismatch", "local_dates"]
+__all__ = ["CalendarMismatch", "exchange_calendar", "trading_calendar", "next_sessions", "session_basis",
+           "inferred_holidays", "calendar_mismatch", "session_mismatch", "local_dates"]
 
 logger = logging.getLogger(__name__)
 
@@ -112,10 +115,11 @@ def _exchange_holidays(code: str, first: pd.Timestamp, weekdays: Sequence[int]) 
     return tuple(d.date() for d in days[~days.isin(cal.sessions)]), hi
 
 
-def trading_calendar(timestamps: Any, *, exchange: str | None = None, tz: str | None = None) -> BarCalendar:
+def trading_calendar(timestamps: Any, *, exchange: str | None = None, tz: str | None = None,
+                     holidays: Sequence[dt.date] = ()) -> BarCalendar:
     """The ``BarCalendar`` of ``timestamps`` (bar size, weekdays, intraday slots inferred from them) with
     the holidays of ``exchange`` up to its last session and, after it (or with no exchange), the
-    holidays inferred from the timestamps themselves (``inferred_holidays``)."""
+    holidays inferred from the timestamps themselves (``inferred_holidays``), plus ``holidays``."""
     idx = to_datetime_index(timestamps)
     idx = idx[~idx.isna()]
     base = infer_frequency(idx)
@@ -124,37 +128,52 @@ def trading_calendar(timestamps: Any, *, exchange: str | None = None, tz: str | 
     weekdays = base.weekdays
     inferred = inferred_holidays(dates, weekdays=weekdays)
     if exchange is None:
-        holidays: tuple[dt.date, ...] = inferred
+        found: tuple[dt.date, ...] = inferred
     else:
         known, last = _exchange_holidays(exchange, dates.min(), weekdays)
         weekdays = tuple(sorted(set(weekdays) | {0, 1, 2, 3, 4}))
-        holidays = known + tuple(d for d in inferred if pd.Timestamp(d) > last)
-    return BarCalendar(base.kind, base.bar, weekdays, base.slots, base.time_of_day, holidays, base.tz)
+        found = known + tuple(d for d in inferred if pd.Timestamp(d) > last)
+    return BarCalendar(base.kind, base.bar, weekdays, base.slots, base.time_of_day,
+                       tuple(found) + tuple(pd.Timestamp(d).date() for d in holidays), base.tz)
 
 
-def next_sessions(timestamps: Any, n: int = 1, *, exchange: str | None = None, tz: str | None = None
-                  ) -> pd.DatetimeIndex:
+def next_sessions(timestamps: Any, n: int = 1, *, exchange: str | None = None, tz: str | None = None,
+                  holidays: Sequence[dt.date] = ()) -> pd.DatetimeIndex:
     """The ``n`` bar timestamps after the last of ``timestamps`` on the exchange's calendar (shape (n,)).
 
-    Holidays, weekends and (intraday) session breaks are skipped; the time of day of daily bars is
-    kept. Past the exchange calendar's last session the holidays are inferred from the data, with
-    a warning. Keeps the timestamps' time zone.
+    Holidays (the exchange's, and the extra ``holidays``), weekends and (intraday) session breaks
+    are skipped; the time of day of daily bars is kept. Past the exchange calendar's last session
+    the holidays are inferred from the data (with a warning, unless ``holidays`` cover that year:
+    ``session_basis``). Keeps the timestamps' time zone.
     """
     idx = to_datetime_index(timestamps)
     idx = idx[~idx.isna()]
     if len(idx) == 0:
         raise DataError("next_sessions needs at least one history timestamp")
-    cal = trading_calendar(idx, exchange=exchange, tz=tz)
+    cal = trading_calendar(idx, exchange=exchange, tz=tz, holidays=holidays)
     out = cal.next_timestamps(idx.max(), n)
     if exchange is not None and len(out):
-        last = pd.Timestamp(exchange_calendar(exchange).last_session)
-        beyond = local_dates(out, cal.tz or tz)
-        if beyond.max() > last:
+        dates = local_dates(out, cal.tz or tz)
+        guessed = [d for d in dates if session_basis(d, exchange=exchange, holidays=holidays) == "inferred"]
+        if guessed:
             logger.warning("%s holidays are known only up to %s (exchange_calendars); the session(s) after it "
                            "(%s) skip weekends and holidays inferred from the data only: check them against the "
-                           "exchange's published calendar", exchange, last.date(),
-                           ", ".join(str(d.date()) for d in beyond[beyond > last]))
+                           "exchange's published calendar, or list that year's closures in trading.holidays",
+                           exchange, pd.Timestamp(exchange_calendar(exchange).last_session).date(),
+                           ", ".join(str(d.date()) for d in guessed))
     return out
+
+
+def session_basis(day: Any, *, exchange: str | None, holidays: Sequence[dt.date] = ()) -> str:
+    """How the trading day ``day`` (a local date) is known: ``"exchange"`` when ``exchange``'s calendar covers
+    it, ``"holidays"`` when the extra ``holidays`` list one in its year or a later one (a year's closures are
+    published together), else ``"inferred"`` (from the data's own calendar only)."""
+    d = pd.Timestamp(day).normalize()
+    if exchange is not None and d <= pd.Timestamp(exchange_calendar(exchange).last_session):
+        return "exchange"
+    if any(pd.Timestamp(h).year >= d.year for h in holidays):
+        return "holidays"
+    return "inferred"
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """Summaries of a panel for people: instruments, rows, date range, bar calendar, missing values.
 
-This module owns ``inspect_panel`` (behind ``kronos-quant data inspect PATH``). It computes and
-returns data; it never prints. Knows nothing about validation policies or models.
+This module owns ``inspect_panel`` (behind ``kronos-quant data inspect PATH [--market NAME]``). With
+an ``exchange`` it also compares the data's trading days with that exchange's sessions, and with
+``days_per_year`` it counts bars a year as the market does (243 x 48 for 5-minute A-shares). It
+computes and returns data; it never prints. Knows nothing about validation policies or models.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import polars as pl
 
 from kronos_quant.data.calendar import infer_frequency, periods_per_year
 from kronos_quant.data.contract import check_panel
+from kronos_quant.data.exchange import calendar_mismatch
 from kronos_quant.data.panel import data_fingerprint
 from kronos_quant.errors import DataError
 from kronos_quant.schema import FIELDS
@@ -23,7 +26,8 @@ __all__ = ["PanelSummary", "inspect_panel"]
 @dataclass(frozen=True)
 class PanelSummary:
     """What a panel holds. ``per_instrument`` has one row per instrument: instrument, rows, first,
-    last, missing (rows with any null field), zero_volume (bars with volume 0)."""
+    last, missing (rows with any null field), zero_volume (bars with volume 0). exchange_check (with an
+    exchange): exchange, compared_days, days_on_holidays and sessions_without_bars (ISO dates)."""
 
     n_instruments: int
     n_rows: int
@@ -36,6 +40,7 @@ class PanelSummary:
     missing_values: dict[str, int]
     per_instrument: pl.DataFrame
     fingerprint: str
+    exchange_check: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (timestamps as ISO strings)."""
@@ -46,7 +51,7 @@ class PanelSummary:
             "end": None if self.end is None else self.end.isoformat(),
             "frequency": self.frequency, "calendar": self.calendar, "periods_per_year": self.periods_per_year,
             "timezone": self.timezone, "missing_values": dict(self.missing_values),
-            "per_instrument": per.to_dicts(), "fingerprint": self.fingerprint,
+            "per_instrument": per.to_dicts(), "fingerprint": self.fingerprint, "exchange_check": self.exchange_check,
         }
 
     def summary(self, *, max_instruments: int = 20) -> str:
@@ -58,8 +63,16 @@ class PanelSummary:
             + (f"; {self.periods_per_year:g} bars/year" if self.periods_per_year else ""),
             "missing values: " + (", ".join(f"{k}={v}" for k, v in self.missing_values.items() if v) or "none"),
             f"fingerprint: {self.fingerprint[:16]}",
-            "per instrument (rows, first, last):",
         ]
+        x = self.exchange_check
+        if x is not None:
+            closed, missing = x["days_on_holidays"], x["sessions_without_bars"]
+            lines.append(f"{x['exchange']} calendar: {x['compared_days']} trading days compared; {len(closed)} on "
+                         f"{x['exchange']} holidays or weekends{_examples(closed)}; {len(missing)} {x['exchange']} "
+                         f"sessions without any bar (missing data){_examples(missing)}")
+        else:
+            lines.append("calendar: inferred from the data (--market NAME compares it with an exchange's sessions)")
+        lines.append("per instrument (rows, first, last):")
         for row in self.per_instrument.head(max_instruments).iter_rows(named=True):
             lines.append(f"  {row['instrument']}: {row['rows']}, {row['first']} .. {row['last']}"
                          + (f", {row['missing']} rows with missing values" if row["missing"] else ""))
@@ -68,8 +81,18 @@ class PanelSummary:
         return "\n".join(lines)
 
 
-def inspect_panel(panel: pl.DataFrame) -> PanelSummary:
-    """Summarise a standard panel (any row order)."""
+def _examples(days: list[str], n: int = 3) -> str:
+    return f" ({', '.join(days[:n])}{' ...' if len(days) > n else ''})" if days else ""
+
+
+def inspect_panel(panel: pl.DataFrame, *, exchange: str | None = None, tz: str | None = None,
+                  days_per_year: float | None = None) -> PanelSummary:
+    """Summarise a standard panel (any row order).
+
+    exchange: an exchange_calendars code (XNYS, XSHG) to compare the trading days with (local dates;
+    aware timestamps in ``tz`` first). days_per_year: the market's trading days a year; bars a year
+    are then days_per_year x bars per day (None: inferred from the weekdays, 252 for Mon-Fri).
+    """
     check_panel(panel, require_sorted=False)
     per = (
         panel.group_by("instrument")
@@ -97,9 +120,18 @@ def inspect_panel(panel: pl.DataFrame) -> PanelSummary:
         end=panel["timestamp"].max(),
         frequency=None if calendar is None else calendar.describe(),
         calendar=None if calendar is None else calendar.to_dict(),
-        periods_per_year=None if calendar is None else periods_per_year(calendar),
+        periods_per_year=None if calendar is None else (
+            days_per_year * calendar.bars_per_day if days_per_year else periods_per_year(calendar)),
         timezone=panel.schema["timestamp"].time_zone,  # type: ignore[union-attr]
         missing_values={c: int(panel[c].null_count()) for c in FIELDS},
         per_instrument=per,
         fingerprint=data_fingerprint(panel),
+        exchange_check=None if exchange is None else _exchange_check(stamps, exchange, tz),
     )
+
+
+def _exchange_check(stamps: pl.Series, exchange: str, tz: str | None) -> dict[str, Any]:
+    mm = calendar_mismatch(stamps.to_pandas(), exchange, tz=tz)
+    return {"exchange": exchange, "compared_days": mm.n_days,
+            "days_on_holidays": [d.isoformat() for d in mm.closed_days],
+            "sessions_without_bars": [d.isoformat() for d in mm.missing_sessions]}

@@ -42,7 +42,12 @@ def _as_of_bar(panel: pl.DataFrame, asof: Any, source: str) -> pd.Timestamp:
 
 @dataclass
 class SignalsRun:
-    """The nightly output: one row per instrument with score, rank and target weight."""
+    """The nightly output: one row per instrument with score, rank and target weight.
+
+    next_session_basis: how the next session's date is known (``market_context.NextSession``: the exchange
+    code, ``trading.holidays``, ``every day`` or ``inferred``); next_session_warning: why it is not
+    confirmed, or None.
+    """
 
     table: pd.DataFrame
     path: Path | None
@@ -51,12 +56,16 @@ class SignalsRun:
     next_session: pd.Timestamp | None
     forecasts_computed: int
     provenance: dict[str, Any]
+    next_session_basis: str = "unknown"
+    next_session_warning: str | None = None
 
 
 def run_signals(cfg: StrategyConfig, asof: Any, *, output: str | Path | None = None,
                 quiet: bool | None = None, history: int = 20, force: bool = False) -> SignalsRun:
     """Scores and target weights for the session after ``asof`` (a date in the data).
 
+    The table's ``next_session_basis`` says how the next session's date is known (``inferred``: from the
+    data only, e.g. past the exchange calendar's last year; list closures in ``trading.holidays``).
     Forecasts are cached, so only what is new is computed; a second run with the same inputs
     writes nothing and does no model work. Portfolios with memory (topk_dropout) replay the last
     ``history`` rebalances so the holdings are reproducible without state files. A published file
@@ -100,21 +109,25 @@ def run_signals(cfg: StrategyConfig, asof: Any, *, output: str | Path | None = N
     tied = table.duplicated(["score", "_raw"]).to_numpy()  # tied on both: the same rank (the name never decides)
     table.insert(2, "rank", pd.Series(np.where(tied, np.nan, np.arange(1, len(table) + 1))).ffill().astype(int).to_numpy())
     table = table.drop(columns="_raw")
-    nxt = mkt.next_session(cfg, panel)  # on the market's exchange calendar (holidays skipped)
+    session = mkt.next_session(cfg, panel)  # on the market's exchange calendar (holidays skipped)
+    nxt = session.timestamp
     table.insert(0, "asof", asof_ts)
     table.insert(1, "next_session", nxt)
+    table.insert(2, "next_session_basis", session.basis)  # "inferred": not confirmed by an exchange calendar
     path = Path(output) if output else Path(cfg.output.signals_file.format(name=cfg.name, asof=asof_ts.date()))
     published = publish_table(table.reset_index(drop=True), path, force=force, what=f"signals for {asof_ts.date()}")
     written, computed = published.written, int(fstats.get("cache_misses", fstats["forecasts"]))
     unscored = unscored_in_run(cfg, panel, forecasts.filter(pl.col("asof") == pl.lit(asof_ts)), table["instrument"],
                                {"validation": report.to_dict()}, {**fstats["unplanned"], **stale_at(panel, asof_ts)})
     prov = build_provenance(cfg, panel, forecaster, report, asof=str(asof_ts), next_session=str(nxt),
+                            next_session_basis=session.basis, next_session_warning=session.warning,
                             forecast_stats=fstats, unscored=unscored, **published.provenance())
     if written or not published.provenance_path.exists():
         write_json_atomic(published.provenance_path, {"config": cfg.resolved(), "provenance": prov})
     logger.info("signals for %s: %d instruments, %d forecasts computed, file %s (%s)", asof_ts.date(), len(table),
                 computed, path, "written" if written else "unchanged")
-    return SignalsRun(table.reset_index(drop=True), path, written, asof_ts, nxt, computed, prov)
+    return SignalsRun(table.reset_index(drop=True), path, written, asof_ts, nxt, computed, prov, session.basis,
+                      session.warning)
 
 
 @dataclass
