@@ -1,6 +1,7 @@
 """What a strategy's ``market:`` means for one run (used by ``workflow``).
 
-- ``conform_to_market``: aware timestamps converted to the market's time zone, and a warning for
+- ``conform_to_market``: aware timestamps put on the market's clock (``data.to_time_zone``: intraday
+  bars converted, daily bars labelled at midnight in their own zone keep their dates), and a warning for
   every way the data contradicts the market: trading days against the exchange's holidays,
   intraday bar times against its sessions and lunch break, weekends under ``crypto_24_7``, an
   explicit ``data.tz`` other than the market's. Each warning names the market that fits the data
@@ -20,13 +21,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
 import polars as pl
 
 from kronos_quant.config import StrategyConfig
+from kronos_quant.data import to_time_zone
 from kronos_quant.data.calendar import BarCalendar, infer_panel_calendar
 from kronos_quant.data.exchange import (
     CalendarMismatch,
@@ -40,8 +42,8 @@ from kronos_quant.data.exchange import (
 from kronos_quant.errors import DataError
 from kronos_quant.markets import MARKETS, MarketPreset, get_market
 
-__all__ = ["conform_to_market", "market_warnings", "market_calendar", "NextSession", "next_session",
-           "backtest_options", "check_backtest_period", "market_provenance"]
+__all__ = ["conform_to_market", "market_timestamps", "market_warnings", "market_calendar", "NextSession",
+           "next_session", "backtest_options", "check_backtest_period", "market_provenance"]
 
 logger = logging.getLogger(__name__)
 
@@ -99,16 +101,17 @@ def _exact_other_exchange(stamps: pd.DatetimeIndex, preset: MarketPreset, mm: Ca
     return None
 
 
-def market_warnings(cfg: StrategyConfig, panel: pl.DataFrame) -> list[str]:
+def market_warnings(cfg: StrategyConfig, panel: pl.DataFrame, *, data_zone: str | None = None) -> list[str]:
     """Every way the panel's calendar contradicts ``cfg.market`` (empty for ``custom`` and for data that fits):
     timestamps in a zone with another UTC offset (UTC itself is neutral), trading days against the exchange's
-    (many disagreeing days, or a few where another exchange fits exactly), weekends, session hours, data.tz."""
+    (many disagreeing days, or a few where another exchange fits exactly), weekends, session hours, data.tz.
+    data_zone: the zone the data came in, when ``panel`` is already on the market's clock (default: its own)."""
     preset = get_market(cfg.market)
     if preset.name == "custom" or panel.height == 0:
         return []
     stamps, out = _stamps(panel), []
     where = f"{cfg.source_path}: market: {preset.name}"
-    zone = panel.schema["timestamp"].time_zone  # type: ignore[union-attr]
+    zone = data_zone or panel.schema["timestamp"].time_zone  # type: ignore[union-attr]
     if zone and preset.tz and not cfg.data.tz and _offset(stamps.max(), zone) not in (_offset(stamps.max(), preset.tz), 0.0):
         out.append(f"{where} is in {preset.tz} (UTC{_offset(stamps.max(), preset.tz):+g}h), but the data's timestamps "
                    f"are in {zone} (UTC{_offset(stamps.max(), zone):+g}h)")
@@ -134,20 +137,51 @@ def market_warnings(cfg: StrategyConfig, panel: pl.DataFrame) -> list[str]:
     return out
 
 
-def conform_to_market(cfg: StrategyConfig, panel: pl.DataFrame, report: Any = None) -> pl.DataFrame:
-    """The panel with aware timestamps in the market's time zone; logs ``market_warnings`` (and adds
-    them to ``report.notes``). Naive timestamps are taken as the market's local time, unchanged."""
-    preset = get_market(cfg.market)
-    warnings = market_warnings(cfg, panel)  # before conversion: the data's own zone is one of the checks
+def market_timestamps(panel: pl.DataFrame, tz: str | None) -> tuple[pl.DataFrame, str | None]:
+    """``panel`` with aware timestamps on the clock of ``tz`` (a market's zone; None: unchanged) by
+    ``data.to_time_zone``, and its note when daily bars labelled at midnight kept their dates. Naive timestamps
+    are the market's local time already: unchanged."""
     zone = panel.schema["timestamp"].time_zone  # type: ignore[union-attr]
-    if preset.tz and zone and zone != preset.tz and not cfg.data.tz:
-        logger.info("%s: timestamps converted from %s to the market's time zone %s", cfg.source_path, zone,
-                    preset.tz)
-        panel = panel.with_columns(pl.col("timestamp").dt.convert_time_zone(preset.tz))
+    if not tz or not zone or zone == tz:
+        return panel, None
+    stamps, note = to_time_zone(panel["timestamp"], tz)
+    return panel.with_columns(stamps), note
+
+
+def _relabel_report(report: Any, tz: str) -> None:
+    """After ``market_timestamps`` kept daily dates: the report's breaks (which cut forecast windows) and example
+    timestamps relabelled the same way (midnight of the same date in ``tz``)."""
+    def day(t: Any) -> Any:
+        return pd.Timestamp(t).tz_localize(None).tz_localize(tz).to_pydatetime() if getattr(t, "tzinfo", None) else t
+
+    if hasattr(report, "breaks"):
+        report.breaks = [replace(b, start=day(b.start), previous=day(b.previous)) for b in report.breaks]
+    if hasattr(report, "issues"):
+        report.issues = [replace(i, timestamps=tuple(day(t) for t in i.timestamps)) for i in report.issues]
+
+
+def conform_to_market(cfg: StrategyConfig, panel: pl.DataFrame, report: Any = None) -> pl.DataFrame:
+    """The panel with aware timestamps on the market's clock (``market_timestamps``; not when ``data.tz`` is
+    set: the loader did it); logs ``market_warnings`` and the note of dates kept (and adds them to
+    ``report.notes``). Naive timestamps are taken as the market's local time, unchanged."""
+    preset = get_market(cfg.market)
+    zone = panel.schema["timestamp"].time_zone  # type: ignore[union-attr]
+    notes = []
+    if not cfg.data.tz:
+        panel, note = market_timestamps(panel, preset.tz)
+        if note:
+            logger.info("%s: %s", cfg.source_path, note)
+            notes.append(note)
+            if report is not None:
+                _relabel_report(report, preset.tz)  # type: ignore[arg-type]
+        elif zone != panel.schema["timestamp"].time_zone:  # type: ignore[union-attr]
+            logger.info("%s: timestamps converted from %s to the market's time zone %s", cfg.source_path, zone,
+                        preset.tz)
+    warnings = market_warnings(cfg, panel, data_zone=zone)  # the data's own zone is one of the checks
     for warning in warnings:
         logger.warning("%s", warning)
-        if report is not None and hasattr(report, "notes"):
-            report.notes.append(warning)
+    if report is not None and hasattr(report, "notes"):
+        report.notes.extend(notes + warnings)
     return panel
 
 

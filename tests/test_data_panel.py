@@ -365,7 +365,8 @@ def test_mixed_utc_offsets_are_converted_to_the_market_zone_or_refused(tmp_path:
     sh = panel.filter(pl.col("instrument") == "SH")["timestamp"]
     assert sh.dt.hour().unique().to_list() == [0] and sh.dt.date().to_list() == list(pd.bdate_range(
         "2024-01-02", periods=8).date)
-    assert panel.filter(pl.col("instrument") == "NY")["timestamp"].dt.hour().unique().to_list() == [13]
+    ny = panel.filter(pl.col("instrument") == "NY")["timestamp"]  # daily midnights in their offsets: dates kept
+    assert ny.dt.hour().unique().to_list() == [0] and ny.to_list() == sh.to_list()
     # one offset throughout: kept as that fixed zone, dates unchanged; a UTC offset gives UTC
     _offsets_file(tmp_path / "sh.csv", {"SH": "+08:00"})
     one = load_panel(tmp_path / "sh.csv")
@@ -475,12 +476,13 @@ def test_adjust_without_the_needed_columns_says_why() -> None:
     assert out["close"][3] == pytest.approx(51.0)
 
 
-def test_converting_date_labelled_daily_bars_warns(caplog: pytest.LogCaptureFixture) -> None:
+def test_date_labelled_daily_bars_keep_their_dates_in_tz() -> None:
+    # before: converted (2024-01-01 19:00 New York for 2024-01-02 UTC) with a warning; now the date is kept
     utc_midnights = _bars(3).assign(timestamp=lambda f: f["timestamp"].dt.tz_localize("UTC"))
-    with caplog.at_level("WARNING", logger="kronos_quant.data"):
-        panel, report = load_panel_with_report(utc_midnights, instrument="X", tz="America/New_York")
-    assert panel["timestamp"][0].hour == 19  # converted, as asked: 2024-01-01 19:00 New York
-    assert any("3 midnight timestamps (daily bars labelled by date?) fall on another date" in n for n in report.notes)
-    assert any("fall on another date" in r.getMessage() for r in caplog.records)
-    _, report = load_panel_with_report(utc_midnights, instrument="X", tz="Asia/Shanghai")  # same dates: no note
-    assert not any("another date" in n for n in report.notes)
+    panel, report = load_panel_with_report(utc_midnights, instrument="X", tz="America/New_York")
+    assert panel["timestamp"].to_list() == list(pd.date_range("2024-01-01", periods=3, freq="B", tz="America/New_York"))
+    assert any("3 daily bars labelled at midnight (UTC) keep their dates as midnight in America/New_York; converting "
+               "the instants would have moved 3 of them to another calendar day" in n for n in report.notes)
+    panel, report = load_panel_with_report(utc_midnights, instrument="X", tz="Asia/Shanghai")
+    assert panel["timestamp"].dt.hour().unique().to_list() == [0]  # midnight, not 08:00 Shanghai
+    assert not any("another calendar day" in n for n in report.notes)  # no date would have moved

@@ -10,6 +10,8 @@ policies, exclusions) <- ``panel`` (loading; uses ``_files``, ``_columns``, ``_t
 (exchange holidays and sessions, market checks); ``inspect``, ``synthetic``, ``timefeatures``.
 """
 
+from kronos_quant.data._hints import hint_zone
+from kronos_quant.data._timestamps import to_time_zone
 from kronos_quant.data.adjust import ADJUST_MODES
 from kronos_quant.data.builtin import (
     BUILTIN_DATASETS,
@@ -72,6 +74,7 @@ __all__ = [
     "data_fingerprint",
     "empty_panel",
     "future_timestamps",
+    "hint_zone",
     "infer_frequency",
     "infer_panel_calendar",
     "inspect_panel",
@@ -87,5 +90,6 @@ __all__ = [
     "read_panel",
     "synthetic_market",
     "time_features",
+    "to_time_zone",
     "validate_panel",
 ]

@@ -6,36 +6,39 @@ numbers (seconds/ms/us/ns, which are instants in UTC).
 Time-zone rules (the panel's timestamps are the market's local time):
 
 - naive input (no zone, no UTC offset) is wall-clock time. Without ``tz`` it stays naive; with
-  ``tz`` it is read as local time in ``source_tz`` (default: ``tz``) and converted to ``tz``.
+  ``tz`` it is read as local time in ``source_tz`` (default: ``tz``) and converted to ``tz`` (by the
+  rule for aware input below).
 - aware input (a zone in the dtype, an offset in the strings, epoch numbers) is never stripped.
-  With ``tz`` every timestamp is converted to ``tz``. Without ``tz`` it keeps its one zone (the
+  With ``tz`` every timestamp is put on the clock of ``tz`` by ``to_time_zone``: intraday bars are
+  converted (the same instants); daily bars labelled at midnight in their source zone or offset keep
+  their dates (midnight in ``tz``, with a note): converting them would move every bar to another
+  day (UTC midnights are 19:00 the day before in New York). Without ``tz`` it keeps its one zone (the
   dtype's zone; the single UTC offset of all strings, as a fixed-offset zone; UTC for epochs).
   Strings with several different UTC offsets (two markets, or daylight saving time) and no
   ``tz`` are a DataError naming the offsets: only the market's zone puts them on one clock.
 - a mix of naive and aware strings: with ``tz``, naive ones are read as local time in
   ``source_tz``/``tz`` and aware ones converted; without ``tz`` a DataError asks for it.
 
+``to_time_zone`` is also how ``market_context`` puts aware data on the market's clock. Error hints
+suggest the strategy's market zone (``_hints.hint_zone``).
+
 Knows nothing about files, other columns or validation.
 """
 
 from __future__ import annotations
 
-import logging
 import warnings
 
 import pandas as pd
 import polars as pl
 
-from kronos_quant.data._hints import option_hint
+from kronos_quant.data._hints import example_zone, option_hint, zone_examples
 from kronos_quant.errors import DataError
 
-__all__ = ["parse_timestamps"]
+__all__ = ["parse_timestamps", "to_time_zone", "is_daily_midnight"]
 
 # a UTC offset (or Z / UTC / GMT) right after a time of day: "...10:00:00+08:00", "...T10:00Z"
-logger = logging.getLogger(__name__)
-
 _OFFSET_RE = r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(Z|z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$"
-_TZ_EXAMPLE = "America/New_York"
 
 
 def _epoch_unit(values: pd.Series) -> str:
@@ -101,37 +104,86 @@ def _canonical_offset(text: str) -> str:
     return f"{text[0]}{digits[:2]}:{digits[2:4] or '00'}"
 
 
+def _offset_seconds(text: str) -> int:
+    canonical = _canonical_offset(text)
+    return (-1 if canonical[0] == "-" else 1) * (int(canonical[1:3]) * 3600 + int(canonical[4:6]) * 60)
+
+
+def _wall_clock(parsed: pl.Series, offsets: pl.Series) -> pl.Series:
+    """Naive wall-clock times of aware ``parsed`` strings in their own UTC offsets (``offsets``: the raw text)."""
+    seconds = {raw: _offset_seconds(raw) for raw in offsets.drop_nulls().unique().to_list()}
+    shift = offsets.replace_strict(seconds, default=None, return_dtype=pl.Int64) * 1_000_000
+    return parsed.dt.convert_time_zone("UTC").dt.replace_time_zone(None) + shift.cast(pl.Duration("us"))
+
+
+def is_daily_midnight(wall: pl.Series) -> bool:
+    """Whether every present time of ``wall`` (wall-clock times, naive or in their own zone) is 00:00:00:
+    daily bars labelled by their date. False when nothing is present."""
+    present = wall.drop_nulls()
+    if present.len() == 0:
+        return False
+    return bool(((present.dt.hour() == 0) & (present.dt.minute() == 0) & (present.dt.second() == 0)
+                 & (present.dt.microsecond() == 0)).all())
+
+
+def to_time_zone(ts: pl.Series, zone: str, *, wall: pl.Series | None = None, source: str | None = None
+                 ) -> tuple[pl.Series, str | None]:
+    """Aware ``ts`` on the clock of ``zone``: the one rule for putting aware bars in the market's zone.
+
+    Intraday bars are converted (the same instants). Daily bars labelled at midnight in their SOURCE zone
+    (every present ``wall`` time at 00:00:00; ``wall``: their naive wall-clock times there, default ``ts``'s
+    own) keep their calendar dates as midnight in ``zone``: converting them would put every bar on another
+    day (UTC midnights are 19:00 the day before in New York: Sundays appear). source: how the note names the
+    source zone (default ``ts``'s zone). Returns the series and a note when the dates were kept where a
+    conversion would have given other labels (None otherwise). Raises polars' error for an unknown zone.
+    """
+    converted = ts.dt.convert_time_zone(zone)
+    local = ts.dt.replace_time_zone(None) if wall is None else wall
+    if not is_daily_midnight(local):
+        return converted, None
+    kept = local.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
+    if kept.equals(converted):
+        return kept, None
+    moved = int((kept.dt.date() != converted.dt.date()).sum())
+    where = source or ts.dtype.time_zone  # type: ignore[union-attr]
+    note = (f"{local.drop_nulls().len()} daily bars labelled at midnight ({where}) keep their dates as midnight "
+            f"in {zone}" + (f"; converting the instants would have moved {moved} of them to another calendar "
+                            "day" if moved else ""))
+    n_lost = int(kept.null_count() - local.null_count())
+    if n_lost:
+        note += f"; {n_lost} date(s) have no midnight in {zone} (a daylight-saving jump) and are missing"
+    return kept, note
+
+
 def _localize(ts: pl.Series, zone: str, *, label: str) -> pl.Series:
     try:
         return ts.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
     except pl.exceptions.PolarsError as exc:
         raise DataError(f"{label}: unknown time zone {zone!r} ({exc}); use an IANA name such as "
-                        f"'{_TZ_EXAMPLE}' or 'Asia/Shanghai'") from exc
+                        f"{zone_examples()}") from exc
 
 
-def _convert(ts: pl.Series, zone: str, *, label: str, notes: list[str]) -> pl.Series:
+def _convert(ts: pl.Series, zone: str, *, label: str, notes: list[str], wall: pl.Series | None = None,
+             source: str | None = None) -> tuple[pl.Series, bool]:
+    """``to_time_zone`` with its note added to ``notes``; True when daily dates were kept (relabelled)."""
     try:
-        out = ts.dt.convert_time_zone(zone)
+        out, note = to_time_zone(ts, zone, wall=wall, source=source)
     except pl.exceptions.PolarsError as exc:
         raise DataError(f"{label}: cannot convert timestamps to time zone {zone!r} ({exc}); use an IANA name such "
-                        f"as '{_TZ_EXAMPLE}' or 'Asia/Shanghai', e.g. {option_hint('tz', _TZ_EXAMPLE)}") from exc
-    midnight = (ts.dt.hour() == 0) & (ts.dt.minute() == 0) & (ts.dt.second() == 0)
-    moved = int((ts.dt.date() != out.dt.date()).sum())
-    if moved and midnight.drop_nulls().all():
-        message = (f"{moved} midnight timestamps (daily bars labelled by date?) fall on another date in {zone}; "
-                   "if the dates are the trading days, store them without a time zone or in the market's zone")
-        logger.warning("%s: %s", label, message)
-        notes.append(message)
-    return out
+                        f"as {zone_examples()}, e.g. {option_hint('tz', example_zone())}") from exc
+    if note:
+        notes.append(note)
+    return out, note is not None
 
 
-def _to_market(ts: pl.Series, *, label: str, tz: str | None, source_tz: str | None, notes: list[str]) -> pl.Series:
-    """Apply the module's rules to a parsed (naive or aware) series."""
+def _to_market(ts: pl.Series, *, label: str, tz: str | None, source_tz: str | None, notes: list[str],
+               wall: pl.Series | None = None, source: str | None = None) -> pl.Series:
+    """Apply the module's rules to a parsed (naive or aware) series (``wall``/``source``: see ``to_time_zone``)."""
     if tz is None and source_tz is not None:
         raise DataError(f"{label}: source_tz={source_tz!r} needs tz=... (the output zone); "
-                        f"e.g. {option_hint('tz', _TZ_EXAMPLE)}")
+                        f"e.g. {option_hint('tz', example_zone())}")
     if ts.dtype.time_zone is not None:  # type: ignore[union-attr]
-        return ts if tz is None else _convert(ts, tz, label=label, notes=notes)
+        return ts if tz is None else _convert(ts, tz, label=label, notes=notes, wall=wall, source=source)[0]
     if tz is None:
         return ts
     out = _localize(ts, source_tz or tz, label=label)
@@ -140,8 +192,9 @@ def _to_market(ts: pl.Series, *, label: str, tz: str | None, source_tz: str | No
         notes.append(f"{n_lost} timestamp(s) do not exist in {source_tz or tz} (a daylight-saving jump) and are "
                      "missing")
     if source_tz and source_tz != tz:
-        out = _convert(out, tz, label=label, notes=notes)
-        notes.append(f"naive timestamps read as {source_tz} and converted to {tz}")
+        out, kept_dates = _convert(out, tz, label=label, notes=notes)
+        if not kept_dates:
+            notes.append(f"naive timestamps read as {source_tz} and converted to {tz}")
     return out
 
 
@@ -155,6 +208,7 @@ def _offset_text(text: pl.Series, *, label: str, column: str, timestamp_format: 
     for raw_offset, n in offsets.drop_nulls().alias("offset").value_counts(sort=True).iter_rows():
         key = _canonical_offset(raw_offset)
         counts[key] = counts.get(key, 0) + n
+    source = f"their UTC offset{'s' if len(counts) > 1 else ''} {', '.join(counts)}"
     if naive.any() and aware.any():
         if tz is None:
             eg_naive = text.filter(naive).head(1).to_list()
@@ -162,11 +216,13 @@ def _offset_text(text: pl.Series, *, label: str, column: str, timestamp_format: 
             raise DataError(
                 f"{label}: timestamp column '{column}' mixes timestamps with a UTC offset (e.g. {eg_aware}, "
                 f"{int(aware.sum())} rows) and without one (e.g. {eg_naive}, {int(naive.sum())} rows); set the "
-                f"market's time zone, e.g. {option_hint('tz', _TZ_EXAMPLE)}: timestamps with an offset are "
+                f"market's time zone, e.g. {option_hint('tz', example_zone())}: timestamps with an offset are "
                 "converted to it and those without are read as its local time (or make the file consistent)")
         with_offset = _parse_text(_where(aware, text), label=label, column=column, timestamp_format=timestamp_format)
         without = _parse_text(_where(naive, text), label=label, column=column, timestamp_format=timestamp_format)
-        with_offset = _to_market(with_offset, label=label, tz=tz, source_tz=None, notes=notes)
+        wall = _wall_clock(with_offset, offsets) if with_offset.dtype.time_zone else None  # type: ignore[union-attr]
+        with_offset = _to_market(with_offset, label=label, tz=tz, source_tz=None, notes=notes, wall=wall,
+                                 source=source)
         without = _to_market(without, label=label, tz=tz, source_tz=source_tz, notes=notes)
         notes.append(f"'{column}': {int(aware.sum())} timestamps with a UTC offset converted to {tz}, "
                      f"{int(naive.sum())} without one read as {source_tz or tz} local time")
@@ -177,13 +233,13 @@ def _offset_text(text: pl.Series, *, label: str, column: str, timestamp_format: 
     if tz is not None:
         if len(counts) > 1:
             notes.append(f"'{column}': UTC offsets {counts} converted to {tz}")
-        return _convert(parsed, tz, label=label, notes=notes)
+        return _convert(parsed, tz, label=label, notes=notes, wall=_wall_clock(parsed, offsets), source=source)[0]
     if len(counts) > 1:
         shown = dict(list(counts.items())[:6])
         raise DataError(
             f"{label}: timestamp column '{column}' has {len(counts)} different UTC offsets {shown} (rows per "
             "offset): two markets, or daylight-saving time; they cannot be put on one market clock without the "
-            f"market's time zone: set {option_hint('tz', _TZ_EXAMPLE)}; every timestamp is converted to it")
+            f"market's time zone: set {option_hint('tz', example_zone())}; every timestamp is converted to it")
     offset = next(iter(counts))
     zone = "UTC" if offset == "+00:00" else offset
     try:

@@ -28,7 +28,7 @@ import polars as pl
 
 from kronos_quant.data._columns import FIELD_COLUMNS, frame_from_pandas, standardise_frame
 from kronos_quant.data._files import SUPPORTED_SUFFIXES, Source, list_files, read_file
-from kronos_quant.data._hints import option_hint
+from kronos_quant.data._hints import example_zone, option_hint
 from kronos_quant.data.adjust import Adjust
 from kronos_quant.data.bounds import parse_bound
 from kronos_quant.data.contract import PANEL_SCHEMA, check_panel, empty_panel
@@ -120,7 +120,7 @@ def _concat(frames: list[pl.DataFrame], names: list[str], *, label: str) -> pl.D
         per = {n: f.schema["timestamp"].time_zone for n, f in zip(names, frames)}  # type: ignore[union-attr]
         shown = dict(list(per.items())[:6])
         raise DataError(f"{label}: files have different time zones {shown}; set the market's time zone, e.g. "
-                        f"{option_hint('tz', 'America/New_York')}, and every file is converted to it")
+                        f"{option_hint('tz', example_zone())}, and every file is converted to it")
     return pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
 
 

@@ -22,6 +22,7 @@ import kronos_quant.market_context as mkt
 from kronos_quant._version import __version__
 from kronos_quant.config import StrategyConfig
 from kronos_quant.errors import DataError
+from kronos_quant.markets import get_market
 from kronos_quant.run_checks import check_device, check_lookback
 from kronos_quant.schema import SamplingSpec
 
@@ -40,6 +41,15 @@ def _resolve_path(cfg: StrategyConfig, path: str) -> Path:
 def load_strategy_data(cfg: StrategyConfig, *, end: Any = None) -> tuple[pl.DataFrame, Any]:
     """The validated panel of a strategy (synthetic, bundled or from a file), conformed to its market
     (``market_context.conform_to_market``), and its ValidationReport."""
+    from kronos_quant.data import hint_zone
+
+    with hint_zone(get_market(cfg.market).tz):  # time-zone hints suggest the market's zone
+        panel, report = _load_data(cfg, end=end)
+    return mkt.conform_to_market(cfg, panel, report), report
+
+
+def _load_data(cfg: StrategyConfig, *, end: Any) -> tuple[pl.DataFrame, Any]:
+    """The validated panel and its report, before the market's clock is applied."""
     from kronos_quant.data import load_panel_with_report, synthetic_market, validate_panel
     from kronos_quant.data.bounds import parse_bound
 
@@ -75,7 +85,7 @@ def load_strategy_data(cfg: StrategyConfig, *, end: Any = None) -> tuple[pl.Data
     if panel.height == 0:
         raise DataError(f"{cfg.source_path}: no data left after the filters (data.start, data.end or --asof, "
                         f"universe.instruments){span}")
-    return mkt.conform_to_market(cfg, panel, report), report
+    return panel, report
 
 
 def make_forecaster(cfg: StrategyConfig) -> Any:
