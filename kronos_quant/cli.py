@@ -47,10 +47,14 @@ def _option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
 
+def _sets_option(example: str) -> inspect.Parameter:
+    """--set, with an example key the command accepts."""
+    return _option("sets", Annotated[list[str] | None, typer.Option(
+        "--set", "-s", help=f"Override a config key: key.path=value (repeatable), e.g. --set {example}.")], None)
+
+
 SHARED_OPTIONS: dict[str, inspect.Parameter] = {
-    "sets": _option("sets", Annotated[list[str] | None, typer.Option(
-        "--set", "-s", help="Override a config key: key.path=value (repeatable), e.g. --set forecast.horizon=10.")],
-        None),
+    "sets": _sets_option("forecast.horizon=10"),
     "device": _option("device", Annotated[str | None, typer.Option(
         help="Device for the model: auto, cpu, cuda, cuda:1, mps.")], None),
     "seed": _option("seed", Annotated[int | None, typer.Option(help="Sampling seed (overrides forecast.seed).")],
@@ -123,16 +127,19 @@ def _run_guarded(func: Callable[..., Any], opts: Options, kwargs: dict[str, Any]
     raise typer.Exit(code)
 
 
-def command(group: typer.Typer, name: str | None = None, *, shared: Sequence[str] = LOGGING
-            ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def command(group: typer.Typer, name: str | None = None, *, shared: Sequence[str] = LOGGING,
+            set_example: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register ``func(opts: Options, **own_options)`` as a command of ``group`` taking the ``shared`` options too.
 
     The shared options are appended to the command's own parameters; logging is set up and
-    errors are mapped to exit codes before and around the call.
+    errors are mapped to exit codes before and around the call. set_example: the --set example of
+    this command's help (default ``forecast.horizon=10``), for commands that refuse or lack that key.
     """
+    options = {**SHARED_OPTIONS, **({"sets": _sets_option(set_example)} if set_example else {})}
+
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         own = inspect.signature(func, eval_str=True)
-        params = [p for p in own.parameters.values() if p.name != "opts"] + [SHARED_OPTIONS[s] for s in shared]
+        params = [p for p in own.parameters.values() if p.name != "opts"] + [options[s] for s in shared]
 
         def run(**kwargs: Any) -> Any:
             opts = Options(**{s: kwargs.pop(s) for s in shared})
@@ -203,7 +210,9 @@ def signals(opts: Options, strategy: Strategy,
     from kronos_quant.workflow import run_signals
 
     res = run_signals(opts.config(strategy), _date(asof), output=output, quiet=opts.quiet, force=force)
-    typer.echo(f"{res.path} ({'written' if res.written else 'unchanged'}; {len(res.table)} instruments; "
+    unscored = res.unscored_summary
+    typer.echo(f"{res.path} ({'written' if res.written else 'unchanged'}; {len(res.table)} instruments"
+               f"{', ' + unscored if unscored else ''}; "
                f"{res.forecasts_computed} forecasts computed; next session {res.next_session}, "
                f"{res.next_session_basis})")
     if res.next_session_warning:
@@ -224,7 +233,7 @@ def forecast(opts: Options, strategy: Strategy,
                f"{res.stats.get('cache_misses', res.stats['forecasts'])} computed)")
 
 
-@command(app, shared=("sets", *LOGGING))
+@command(app, shared=("sets", *LOGGING), set_example="portfolio.params={k: 5}")
 def evaluate(opts: Options, run_dir: Annotated[Path, typer.Argument(help="A backtest report directory.")],
              output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the new report here "
                                                          "(default: in place).")] = None,
@@ -241,6 +250,29 @@ Market = Annotated[str | None, typer.Option(
          "custom); default: the calendar inferred from the data.")]
 
 
+Columns = Annotated[list[str] | None, typer.Option(
+    "--columns", help="Map a column of the file to a panel column, SOURCE=PANEL (repeatable or comma-separated), "
+                      "e.g. --columns PERMNO=instrument (strategy file: data.columns).")]
+Tz = Annotated[str | None, typer.Option(
+    "--tz", help="The market's time zone (IANA), e.g. America/New_York; aware timestamps are converted to it "
+                 "(strategy file: data.tz).")]
+Encoding = Annotated[str | None, typer.Option(
+    "--encoding", help="Text encoding of CSV files (default UTF-8), e.g. gb18030, cp1252 (strategy file: "
+                       "data.encoding).")]
+
+
+def _read_options(columns: list[str] | None, tz: str | None, encoding: str | None) -> dict[str, Any]:
+    """The loader options of --columns, --tz and --encoding (as ``data.columns``, ``data.tz``, ``data.encoding``)."""
+    mapping: dict[str, str] = {}
+    for item in columns or []:
+        for pair in item.split(","):
+            source, sep, target = (part.strip() for part in pair.partition("="))
+            if not (sep and source and target):
+                raise ConfigError(f"--columns {item!r}: expected SOURCE=PANEL, e.g. --columns PERMNO=instrument")
+            mapping[source] = target
+    return {"columns": mapping or None, "tz": tz, "encoding": encoding}
+
+
 @command(data_app, "validate")
 def data_validate(opts: Options,
                   path: Annotated[Path, typer.Argument(help="CSV/Parquet file, directory of per-instrument files, or "
@@ -249,7 +281,7 @@ def data_validate(opts: Options,
                   = "drop",
                   max_lines: Annotated[int, typer.Option(help="lines of the summary to print; 0 prints them all")]
                   = 60,
-                  market: Market = None) -> None:
+                  market: Market = None, columns: Columns = None, tz: Tz = None, encoding: Encoding = None) -> None:
     """List data problems (missing values, duplicates, bad OHLC, gaps...). Exit 3 if errors remain under raise."""
     from kronos_quant.data.validate import PanelValidationError
     from kronos_quant.workflow import validate_data
@@ -257,21 +289,21 @@ def data_validate(opts: Options,
     if policy not in ("raise", "drop", "fill"):
         raise ConfigError(f"--policy must be raise, drop or fill, got {policy!r}")
     try:
-        report = validate_data(path, policy=policy, market=market)
+        report = validate_data(path, policy=policy, market=market, **_read_options(columns, tz, encoding))
     except PanelValidationError as exc:
-        typer.echo(exc.report.summary(max_lines=max_lines))
+        typer.echo(exc.report.summary(max_lines=max_lines, show_all="--max-lines 0"))
         raise typer.Exit(EXIT_DATA) from None
-    typer.echo(report.summary(max_lines=max_lines))
+    typer.echo(report.summary(max_lines=max_lines, show_all="--max-lines 0"))
 
 
 @command(data_app, "inspect")
 def data_inspect(opts: Options, path: Annotated[Path, typer.Argument(
         help="CSV/Parquet file, directory, or builtin:NAME (e.g. builtin:sp500-2013-2017).")],
-                 market: Market = None) -> None:
+                 market: Market = None, columns: Columns = None, tz: Tz = None, encoding: Encoding = None) -> None:
     """Summarise a data file: instruments, rows, date range, bar frequency, bars a year, missing values."""
     from kronos_quant.workflow import inspect_data
 
-    typer.echo(inspect_data(path, market=market).summary())
+    typer.echo(inspect_data(path, market=market, **_read_options(columns, tz, encoding)).summary())
 
 
 @command(models_app, "list")
@@ -292,7 +324,7 @@ def models_list(opts: Options) -> None:
     Console(width=160).print(table)
 
 
-@command(app, shared=("sets", *LOGGING))
+@command(app, shared=("sets", *LOGGING), set_example="windows.horizon=10")
 def finetune(opts: Options,
              config: Annotated[Path, typer.Argument(help="Fine-tuning YAML, e.g. strategies/finetune_demo.yaml.")]
              ) -> None:

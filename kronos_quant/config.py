@@ -117,9 +117,11 @@ class ModelConfig(_Section):
     @field_validator("device")
     @classmethod
     def _device(cls, v: str) -> str:
-        if not _DEVICE.fullmatch(v):
-            raise ValueError(f"unknown device '{v}'{suggest(v, _DEVICES)} Use auto, cpu, cuda, cuda:N or mps")
-        return v
+        device = v.strip().lower()  # CPU, CUDA:0 and Cuda are the devices they name
+        if not _DEVICE.fullmatch(device):
+            hint = suggest(device, _DEVICES)
+            raise ValueError(f"unknown device '{v}'{hint + ' Use' if hint else '; use'} auto, cpu, cuda, cuda:N or mps")
+        return device
 
 
 class ForecastConfig(_Section):

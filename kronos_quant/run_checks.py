@@ -22,7 +22,7 @@ from kronos_quant.data.report import fmt_time
 from kronos_quant.errors import ConfigError
 
 __all__ = ["FORECAST_KEYS", "check_device", "check_lookback", "check_evaluate_overrides", "unscored_instruments",
-           "unscored_in_run", "stale_at"]
+           "unscored_in_run", "unscored_line", "stale_at"]
 
 # Config keys the saved forecasts of a run depend on (a key or the prefix of its keys).
 FORECAST_KEYS = ("model", "forecast", "data", "universe", "backtest.start", "backtest.end")
@@ -139,6 +139,19 @@ def unscored_in_run(cfg: StrategyConfig, panel: pl.DataFrame, forecasts: pl.Data
                                 scored=scored, requested=cfg.universe.instruments, validation=prov.get("validation"),
                                 unplanned=unplanned or (prov.get("forecast_stats") or {}).get("unplanned"),
                                 no_score=f"no finite score from signal {cfg.signal.name!r}")
+
+
+def unscored_line(unscored: Sequence[Mapping[str, str]]) -> str:
+    """``"2 not scored: too little history"`` (``"3 not scored: too little history (2), excluded by validation
+    (1)"`` for several reasons) from ``unscored_instruments``' list; "" when every instrument was scored."""
+    if not unscored:
+        return ""
+    kinds: dict[str, int] = {}
+    for u in unscored:  # the reason's kind: its text before the details
+        kind = str(u["reason"]).split(":")[0].split(" (")[0]
+        kinds[kind] = kinds.get(kind, 0) + 1
+    why = next(iter(kinds)) if len(kinds) == 1 else ", ".join(f"{k} ({n})" for k, n in kinds.items())
+    return f"{len(unscored)} not scored: {why}"
 
 
 def stale_at(panel: pl.DataFrame, asof: Any) -> dict[str, str]:

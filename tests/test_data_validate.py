@@ -313,6 +313,7 @@ def test_summary_line_limit_and_the_cli_option(tmp_path: Path) -> None:
     full = CliRunner().invoke(app, ["data", "validate", str(tmp_path / "many.csv"), "--max-lines", "0"])
     assert short.exit_code == 0 and full.exit_code == 0, full.output
     assert "more lines" in short.output and "more lines" not in full.output and "S69" in full.output
+    assert "(--max-lines 0 shows them all)" in short.output and "summary(" not in short.output  # the CLI's option
 
 
 def test_panel_and_validate_do_not_import_each_other() -> None:

@@ -89,3 +89,92 @@ def test_a_rolling_run_off_a_terminal_logs_its_progress(monkeypatch, caplog, pan
     rolling_forecast(panel, RandomWalkForecaster(), lookback=20, horizon=2, rebalance=10, batch_series=5,
                      quiet=True)
     assert not [r for r in caplog.records if r.name == "kronos_quant.progress"]
+
+
+class _SlowForecaster:
+    """The random walk, taking ``seconds`` per call: one long batch, as a big model's."""
+
+    def __init__(self, seconds: float) -> None:
+        from kronos_quant.baselines import RandomWalkForecaster
+
+        self.inner, self.seconds = RandomWalkForecaster(), seconds
+
+    @property
+    def identity(self) -> dict:
+        return self.inner.identity
+
+    def forecast_arrays(self, *args, **kwargs):
+        import time
+
+        time.sleep(self.seconds)
+        return self.inner.forecast_arrays(*args, **kwargs)
+
+
+def test_one_long_batch_off_a_terminal_gets_heartbeat_lines(monkeypatch, caplog, panel):
+    """A run that is one batch (the common nightly case) still logs a line every interval while it runs."""
+    from kronos_quant.engine import rolling_forecast
+
+    monkeypatch.delenv("KRONOS_QUANT_QUIET", raising=False)
+    monkeypatch.setattr(progress, "_QUIET", {"value": False})
+    monkeypatch.setattr("sys.stderr", io.StringIO())
+    monkeypatch.setenv("KRONOS_QUANT_PROGRESS_SECONDS", "0.05")
+    caplog.set_level(logging.INFO, logger="kronos_quant.progress")
+    rolling_forecast(panel, _SlowForecaster(0.6), lookback=20, horizon=2, rebalance=10, batch_series=256)
+    lines = [r.getMessage() for r in caplog.records if r.name == "kronos_quant.progress"]
+    assert len(lines) >= 3, lines  # ~12 intervals in the one batch
+    assert all(line.startswith("forecasts: 0/25 series (0%), ") and line.endswith(" elapsed, no ETA yet")
+               for line in lines[:-1])
+    assert lines[-1].startswith("forecasts: 25/25 series done in")
+    caplog.clear()
+    rolling_forecast(panel, _SlowForecaster(0.3), lookback=20, horizon=2, rebalance=10, batch_series=256, quiet=True)
+    assert not [r for r in caplog.records if r.name == "kronos_quant.progress"]
+
+
+def test_heartbeat_reports_the_last_known_counts_and_stops_on_close(caplog):
+    import time
+
+    caplog.set_level(logging.INFO, logger="kronos_quant.progress")
+    with LogProgress(10, "steps", interval=0.05) as bar:
+        bar.update(4)
+        time.sleep(0.3)
+        assert bar._heartbeat is not None and bar._heartbeat.is_alive()
+    assert bar._heartbeat is None
+    lines = [r.getMessage() for r in caplog.records if r.name == "kronos_quant.progress"]
+    assert lines[0].startswith("steps: 4/10 it (40%), ") and "ETA" in lines[0] and "no ETA" not in lines[0]
+    assert lines[-1].startswith("steps: 4/10 it done in")
+    n = len(lines)
+    time.sleep(0.15)
+    assert len([r for r in caplog.records if r.name == "kronos_quant.progress"]) == n  # nothing after close
+
+
+def test_a_nightly_cli_run_off_a_terminal_logs_heartbeats_and_quiet_logs_none(monkeypatch, tmp_path):
+    """`kronos-quant signals` into a log (no terminal): one slow batch still writes progress lines; --quiet none."""
+    import time
+
+    from typer.testing import CliRunner
+
+    from kronos_quant.cli import app
+    from kronos_quant.engine import executor
+
+    slow = executor.forecast_batch
+
+    def forecast_batch(*args, **kwargs):
+        time.sleep(0.6)
+        return slow(*args, **kwargs)
+
+    monkeypatch.setattr(executor, "forecast_batch", forecast_batch)
+    monkeypatch.delenv("KRONOS_QUANT_QUIET", raising=False)
+    monkeypatch.setattr(progress, "_QUIET", {"value": False})
+    strategy = tmp_path / "tiny.yaml"
+    strategy.write_text(f"name: tiny\nforecast:\n  cache_dir: {tmp_path / 'cache'}\noutput:\n  dir: {tmp_path / 'run'}\n"
+                        f"  signals_file: {tmp_path}/{{name}}_{{asof}}.csv\n")
+    args = ["signals", str(strategy), "--asof", "2015-09-30", "--set", "model.id=baseline:linear", "--set",
+            "data.synthetic={n_instruments: 8, n_bars: 200, seed: 1}", "--set", "forecast.lookback=60"]
+    env = {"KRONOS_QUANT_PROGRESS_SECONDS": "0.1"}
+    res = CliRunner().invoke(app, args, env=env)
+    assert res.exit_code == 0, res.output
+    beats = [line for line in res.output.splitlines() if "kronos_quant.progress: forecasts: 0/8 series (0%)" in line]
+    assert len(beats) >= 2 and all(line.endswith("elapsed, no ETA yet") for line in beats), res.output
+    assert "kronos_quant.progress: forecasts: 8/8 series done in" in res.output
+    res = CliRunner().invoke(app, [*args, "--seed", "1", "--force", "--quiet"], env=env)
+    assert res.exit_code == 0 and "kronos_quant.progress" not in res.output, res.output

@@ -143,8 +143,9 @@ class ValidationReport:
         return pl.DataFrame([asdict(b) for b in self.breaks]).with_columns(
             pl.col("start", "previous").dt.cast_time_unit("us"), pl.col("missing_bars").cast(pl.Int64))
 
-    def summary(self, *, max_lines: int | None = 60) -> str:
-        """Human-readable multi-line summary (errors first); ``max_lines`` None or 0: every line."""
+    def summary(self, *, max_lines: int | None = 60, show_all: str = "summary(max_lines=None)") -> str:
+        """Human-readable multi-line summary (errors first); ``max_lines`` None or 0: every line.
+        show_all: how the cut-off line says to see every line (the CLI: ``--max-lines 0``)."""
         head = (f"validation of {self.source or 'panel'} (policy={self.policy!r}): {self.n_rows_in} rows in, "
                 f"{self.n_rows_out} out, {self.n_instruments} instruments")
         lines = [head] + ([f"calendar: {self.calendar}"] if self.calendar else [])
@@ -166,8 +167,7 @@ class ValidationReport:
                       for b in self.breaks]
         lines += [f"note: {n}" for n in self.notes]
         if max_lines and len(lines) > max_lines:
-            lines = lines[: max_lines - 1] + [f"... {len(lines) - max_lines + 1} more lines "
-                                              "(summary(max_lines=None) shows them all)"]
+            lines = lines[: max_lines - 1] + [f"... {len(lines) - max_lines + 1} more lines ({show_all} shows them all)"]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:

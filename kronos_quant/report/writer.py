@@ -30,7 +30,7 @@ from kronos_quant.report.jsonable import jsonable
 from kronos_quant.report.tearsheet import render_tearsheet
 from kronos_quant.utils.atomic import atomic_directory, atomic_path, write_json_atomic, write_text_atomic
 
-__all__ = ["write_report", "figure_png", "write_table_if_changed", "write_forecast_table"]
+__all__ = ["write_report", "check_report_dir", "figure_png", "write_table_if_changed", "write_forecast_table"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,22 @@ def _previous_run_files(directory: Path) -> frozenset[str]:
     return frozenset(str(f).split("/")[0] for f in files) | {MANIFEST}
 
 
+def check_report_dir(output_dir: str | Path) -> frozenset[str]:
+    """ConfigError unless ``output_dir`` can take a run's report (workflows call it before any forecasting):
+    the directory is replaced whole, so it must not hold other directories (e.g. other runs) nor be the
+    current directory. Returns the top-level names its previous run wrote."""
+    final = Path(output_dir)
+    own = _previous_run_files(final)
+    foreign = sorted(e.name for e in final.iterdir() if e.is_dir() and e.name not in own) if final.is_dir() else []
+    problem = (f"holds directories that are not part of a run ({', '.join(foreign[:5])})" if foreign else
+               "is the current directory or holds it" if final.resolve() in (Path.cwd(), *Path.cwd().parents)
+               else "")
+    if problem:
+        raise ConfigError(f"{final} {problem}; a run directory is replaced whole, so write the report into a "
+                          "directory of its own (--output or output.dir)")
+    return own
+
+
 _P = ParamSpec("_P")
 
 
@@ -78,14 +94,7 @@ def _swapped_in(write: Callable[Concatenate[str | Path, _P], dict[str, Path]]
     @functools.wraps(write)
     def wrapper(output_dir: str | Path, *args: _P.args, **kwargs: _P.kwargs) -> dict[str, Path]:
         final = Path(output_dir)
-        own = _previous_run_files(final)
-        foreign = sorted(e.name for e in final.iterdir() if e.is_dir() and e.name not in own) if final.is_dir() else []
-        problem = (f"holds directories that are not part of a run ({', '.join(foreign[:5])})" if foreign else
-                   "is the current directory or holds it" if final.resolve() in (Path.cwd(), *Path.cwd().parents)
-                   else "")
-        if problem:
-            raise ConfigError(f"{final} {problem}; a run directory is replaced whole, so write the report into a "
-                              "directory of its own (--output or output.dir)")
+        own = check_report_dir(final)
         with atomic_directory(final, keep=lambda name: name not in own) as tmp:
             written = write(tmp, *args, **kwargs)
             files = sorted(str(p.relative_to(tmp)) for p in written.values())

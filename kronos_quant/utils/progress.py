@@ -2,8 +2,9 @@
 
 A bar shows counts and an ETA on a TTY. Under cron, CI or a redirect (stderr not a TTY) an
 INFO log line with counts, elapsed time and ETA is written every ``KRONOS_QUANT_PROGRESS_SECONDS``
-(default 60) seconds instead (``LogProgress``). With ``quiet=True`` or ``KRONOS_QUANT_QUIET=1``,
-neither. Log records go through ``ProgressLogHandler`` so a line logged while a bar is drawn lands
+(default 60) seconds instead (``LogProgress``): a heartbeat thread writes it even while nothing
+completes (one long batch of forecasts), with the last known counts. With ``quiet=True`` or
+``KRONOS_QUANT_QUIET=1``, neither. Log records go through ``ProgressLogHandler`` so a line logged while a bar is drawn lands
 above the bar, never inside it.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -71,7 +73,14 @@ def _duration(seconds: float) -> str:
 class LogProgress:
     """Progress for logs (no terminal): an INFO line at most every ``interval`` seconds, e.g.
     ``forecasts: 1200/5000 series (24%), 3m10s elapsed, ETA 10m02s``, and a last line when done
-    (only if a line was written before). interval: default ``KRONOS_QUANT_PROGRESS_SECONDS`` or 60."""
+    (only if a line was written before). interval: default ``KRONOS_QUANT_PROGRESS_SECONDS`` or 60.
+
+    Lines are written by ``update`` when an interval has passed and, inside a ``with`` block, by a
+    heartbeat thread whenever an interval passes without one, so a long step that completes
+    nothing (one batch of forecasts, a model load) still logs a line every ``interval`` seconds
+    with the last known counts (``no ETA yet`` before anything completed). interval <= 0: a line
+    at every update and no heartbeat.
+    """
 
     def __init__(self, total: int, desc: str, *, unit: str = "it", initial: int = 0, interval: float | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -80,26 +89,49 @@ class LogProgress:
         self._clock = clock
         self._start = self._last = clock()
         self._lines = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._heartbeat: threading.Thread | None = None
 
     def update(self, n: int = 1) -> None:
         self.n += int(n)
-        now = self._clock()
-        if n and now - self._last >= self.interval and self.n < self.total:
+        if n:
+            self._line_if_due()
+
+    def _line_if_due(self) -> None:
+        """Log the progress line when ``interval`` has passed since the last one (or the start)."""
+        with self._lock:
+            now = self._clock()
+            if now - self._last < self.interval or self.n >= self.total:
+                return
             self._last = now
             self._lines += 1
             elapsed, done = now - self._start, self.n - self.initial
-            eta = f", ETA {_duration(elapsed / done * (self.total - self.n))}" if done > 0 else ""
+            eta = f", ETA {_duration(elapsed / done * (self.total - self.n))}" if done > 0 else ", no ETA yet"
             logger.info("%s: %d/%d %s (%d%%), %s elapsed%s", self.desc, self.n, self.total, self.unit,
                         100 * self.n // max(self.total, 1), _duration(elapsed), eta)
 
+    def _beat(self) -> None:
+        """Heartbeat thread: wake when the next line is due, log it unless ``update`` did."""
+        while not self._stop.wait(max(self._last + self.interval - self._clock(), 0.01)):
+            self._line_if_due()
+
     def close(self, *, failed: bool = False) -> None:
-        """Log the last line (``done``, or ``stopped`` when ``failed``) if a progress line was written."""
+        """Stop the heartbeat; log the last line (``done``, or ``stopped`` when ``failed``) if a progress
+        line was written."""
+        self._stop.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join()
+            self._heartbeat = None
         if self._lines:
             self._lines = 0
             logger.info("%s: %d/%d %s %s in %s", self.desc, self.n, self.total, self.unit,
                         "stopped" if failed else "done", _duration(self._clock() - self._start))
 
     def __enter__(self) -> LogProgress:
+        if self.interval > 0 and self._heartbeat is None and not self._stop.is_set():
+            self._heartbeat = threading.Thread(target=self._beat, name="kq-progress", daemon=True)
+            self._heartbeat.start()
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -78,6 +78,17 @@ class BacktestRun:
         return run_tearsheet(self)
 
 
+def _run_dir(cfg: StrategyConfig, output_dir: str | Path | None, *, write: bool) -> Path:
+    """The report directory of a run (``output_dir`` or ``output.dir``); when ``write``, checked to take a
+    report (ConfigError otherwise) before any forecasting."""
+    from kronos_quant.report.writer import check_report_dir
+
+    out = Path(output_dir or cfg.output.dir.format(name=cfg.name))
+    if write:
+        check_report_dir(out)
+    return out
+
+
 def baseline_forecasts(cfg: StrategyConfig, panel: pl.DataFrame, *, quiet: bool | None = None,
                        breaks: Mapping[str, Sequence[Any]] | None = None) -> dict[str, pl.DataFrame]:
     """Forecast tables of the forecasting baselines (random_walk, historical_drift, linear): the same
@@ -102,6 +113,7 @@ def evaluate_forecasts(cfg: StrategyConfig, panel: pl.DataFrame, forecasts: pl.D
     from kronos_quant.report import write_report
     from kronos_quant.run_checks import unscored_in_run
 
+    out = _run_dir(cfg, output_dir, write=write)
     tables = baseline_forecasts(cfg, panel, quiet=quiet, breaks=breaks) if baselines is None else baselines
     ev = evaluate_strategy(cfg, panel, forecasts, baseline_forecasts=tables)
     m = ev.metrics
@@ -110,7 +122,6 @@ def evaluate_forecasts(cfg: StrategyConfig, panel: pl.DataFrame, forecasts: pl.D
     prov = {**(provenance or {}), "evaluation": {
         "label": m["label"], "label_description": m["label_description"], "n_trials": m["n_trials"],
         "bootstrap": m["bootstrap"], "baselines": [b.name for b in ev.baselines]}}
-    out = Path(output_dir or cfg.output.dir.format(name=cfg.name))
     run = BacktestRun(cfg, m, prov, forecasts, ev.model.scores, ev.model.weights, ev.model.backtest, panel,
                       output_dir=out, baselines={b.name: b for b in ev.baselines}, ic=ev.ic,
                       forward_returns=ev.label)
@@ -126,7 +137,9 @@ def evaluate_forecasts(cfg: StrategyConfig, panel: pl.DataFrame, forecasts: pl.D
 
 def run_backtest(cfg: StrategyConfig, *, output_dir: str | Path | None = None, quiet: bool | None = None,
                  write: bool = True) -> BacktestRun:
-    """The whole research loop for one strategy; writes the report directory unless ``write=False``."""
+    """The whole research loop for one strategy; writes the report directory unless ``write=False``
+    (checked before any forecasting: ``report.writer.check_report_dir``)."""
+    _run_dir(cfg, output_dir, write=write)
     forecaster = checked_forecaster(cfg)
     t0 = time.perf_counter()
     panel, report = load_strategy_data(cfg)

@@ -12,6 +12,7 @@ inferred from the data; ``crypto_24_7`` has no exchange: only its 365 days a yea
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Unpack
 
 from kronos_quant.data import (
     hint_zone,
@@ -23,6 +24,7 @@ from kronos_quant.data import (
 )
 from kronos_quant.data.builtin import resolve_data_path
 from kronos_quant.data.inspect import PanelSummary
+from kronos_quant.data.panel import ReadOptions
 from kronos_quant.data.report import ValidationReport
 from kronos_quant.data.validate import validate_panel
 from kronos_quant.errors import DataError
@@ -43,12 +45,13 @@ def _preset(market: str | None) -> MarketPreset | None:
     return None if market is None else get_market(market)
 
 
-def inspect_data(path: str | Path, *, market: str | None = None) -> PanelSummary:
+def inspect_data(path: str | Path, *, market: str | None = None, **options: Unpack[ReadOptions]) -> PanelSummary:
     """The summary of the data at ``path`` (file, directory or ``builtin:NAME``), read without validation,
-    against ``market`` (a preset name; None: the data's own calendar)."""
+    against ``market`` (a preset name; None: the data's own calendar). options: how to read it
+    (``data.ReadOptions``: columns, tz, encoding ...)."""
     preset = _preset(market)
     with hint_zone(None if preset is None else preset.tz):
-        panel = load_panel(_source(path), validate=False)
+        panel = load_panel(_source(path), validate=False, **options)
     if preset is None:
         return inspect_panel(panel)
     relabelled, note = market_timestamps(panel, preset.tz)
@@ -56,15 +59,17 @@ def inspect_data(path: str | Path, *, market: str | None = None) -> PanelSummary
     return inspect_panel(panel, exchange=preset.exchange, tz=preset.tz, days_per_year=preset.days_per_year)
 
 
-def validate_data(path: str | Path, *, policy: str = "drop", market: str | None = None) -> ValidationReport:
+def validate_data(path: str | Path, *, policy: str = "drop", market: str | None = None,
+                  **options: Unpack[ReadOptions]) -> ValidationReport:
     """The validation report of the data at ``path`` under ``policy``, expecting the calendar of ``market``'s
-    exchange when it has one. Raises ``PanelValidationError`` (with the report) under ``raise``."""
+    exchange when it has one; options: how to read it (``data.ReadOptions``: columns, tz, encoding ...).
+    Raises ``PanelValidationError`` (with the report) under ``raise``."""
     preset = _preset(market)
     source = _source(path)
     with hint_zone(None if preset is None else preset.tz):
         if preset is None or preset.exchange is None:
-            return load_panel_with_report(source, policy=policy)[1]  # type: ignore[arg-type]
-        frame, notes = read_panel(source)
+            return load_panel_with_report(source, policy=policy, **options)[1]  # type: ignore[arg-type]
+        frame, notes = read_panel(source, **options)
     relabelled, note = market_timestamps(frame, preset.tz)
     if note:  # daily bars at midnight in their zone: compared with the exchange by their dates
         frame = relabelled

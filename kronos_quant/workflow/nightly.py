@@ -17,6 +17,7 @@ import polars as pl
 
 import kronos_quant.market_context as mkt
 from kronos_quant.config import StrategyConfig
+from kronos_quant.data.report import fmt_time
 from kronos_quant.errors import ConfigError, DataError
 from kronos_quant.workflow.data import (
     build_provenance,
@@ -40,6 +41,26 @@ def _as_of_bar(panel: pl.DataFrame, asof: Any, source: str) -> pd.Timestamp:
     return pd.Timestamp(on_day["timestamp"].max())
 
 
+def _check_history(cfg: StrategyConfig, panel: pl.DataFrame, asof: pd.Timestamp, source: str) -> None:
+    """DataError before any forecasting when no instrument of ``panel`` (the bars up to ``asof``) has the
+    bars a forecast needs (``universe.min_history``, default ``forecast.lookback``), naming the first
+    usable as-of date of the whole data."""
+    need = cfg.universe.min_history or cfg.forecast.lookback
+    have = int(panel.group_by("instrument").len()["len"].max() or 0)
+    if have >= need:
+        return
+    full, _ = load_strategy_data(cfg)  # only on this error path: the data past the as-of date
+    nth = full.group_by("instrument").agg(pl.col("timestamp").sort().slice(need - 1, 1).first())["timestamp"]
+    first = (f"the first usable --asof is {nth.min():%Y-%m-%d} (the first date with {need} bars)"
+             if nth.drop_nulls().len() else f"no instrument has {need} bars in the whole data")
+    fix = "forecast.lookback or universe.min_history set how many bars a forecast needs"
+    if panel["timestamp"].n_unique() <= 1:
+        raise DataError(f"{source}: no history precedes the as-of date {asof.date()}, the first date in the data; "
+                        f"{first}; {fix}")
+    raise DataError(f"{source}: no instrument has {need} bars of history up to {fmt_time(asof)} (at most {have}); {first}; "
+                    f"{fix}")
+
+
 @dataclass
 class SignalsRun:
     """The nightly output: one row per instrument with score, rank and target weight.
@@ -58,6 +79,13 @@ class SignalsRun:
     provenance: dict[str, Any]
     next_session_basis: str = "unknown"
     next_session_warning: str | None = None
+
+    @property
+    def unscored_summary(self) -> str:
+        """``"2 not scored: too little history"`` from the provenance's ``unscored`` list ("" if none)."""
+        from kronos_quant.run_checks import unscored_line
+
+        return unscored_line(self.provenance.get("unscored") or [])
 
 
 def run_signals(cfg: StrategyConfig, asof: Any, *, output: str | Path | None = None,
@@ -85,6 +113,7 @@ def run_signals(cfg: StrategyConfig, asof: Any, *, output: str | Path | None = N
     panel, report = load_strategy_data(cfg, end=pd.Timestamp(asof))
     asof_ts = _as_of_bar(panel, asof, source)
     panel = panel.filter(pl.col("timestamp") <= pl.lit(asof_ts))
+    _check_history(cfg, panel, asof_ts, source)
     dates = [asof_ts]
     if cfg.portfolio.name == "topk_dropout" and isinstance(cfg.forecast.rebalance, int):
         bars = panel["timestamp"].unique().sort()
@@ -158,6 +187,7 @@ def run_forecast(cfg: StrategyConfig, asof: Any = None, *, output: str | Path | 
     window: dict[str, Any] = {}
     if asof is not None:
         bar = _as_of_bar(panel, asof, cfg.data.label())
+        _check_history(cfg, panel.filter(pl.col("timestamp") <= pl.lit(bar)), bar, cfg.data.label())
         window = dict(rebalance=[bar], start=bar, end=bar)
     table, stats = forecast_table(cfg, panel, forecaster, quiet=quiet, breaks=report.segment_starts(), **window)
     label = pd.Timestamp(asof).date() if asof is not None else "backtest"
