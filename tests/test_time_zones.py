@@ -153,3 +153,14 @@ def test_data_check_compares_utc_midnight_dates_with_the_exchange(tmp_path: Path
     report = validate_data(path, market="us_equity")
     assert any("keep their dates" in n for n in report.notes)
     assert report.by_check("gaps") == [] and report.by_check("non_trading_weekdays") == []
+
+
+@pytest.mark.parametrize(("zone", "suggested"), [("America/NewYork", "America/New_York"), ("asia/shanghai",
+                                                                                            "Asia/Shanghai")])
+def test_a_misspelt_zone_is_one_line_with_the_closest_iana_names(tmp_path, zone, suggested):
+    path = _write(_frame(["2017-01-03T00:00:00Z", "2017-01-04T00:00:00Z"]), tmp_path / "bars.csv")
+    with pytest.raises(DataError) as info:
+        load_panel(path, tz=zone, validate=False)
+    message = str(info.value)
+    assert "\n" not in message and "POLARS" not in message  # polars' own multi-line text does not leak
+    assert zone in message and f"did you mean '{suggested}'" in message

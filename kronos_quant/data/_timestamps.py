@@ -27,7 +27,9 @@ Knows nothing about files, other columns or validation.
 
 from __future__ import annotations
 
+import difflib
 import warnings
+import zoneinfo
 
 import pandas as pd
 import polars as pl
@@ -155,12 +157,21 @@ def to_time_zone(ts: pl.Series, zone: str, *, wall: pl.Series | None = None, sou
     return kept, note
 
 
+def _zone_problem(zone: str, exc: Exception) -> str:
+    """One line on why ``zone`` was refused: the closest IANA names for an unknown one, else polars' first line."""
+    names = zoneinfo.available_timezones()
+    if zone in names:
+        return str(exc).strip().splitlines()[0]
+    close = difflib.get_close_matches(zone, sorted(names), n=2, cutoff=0.6)
+    return "not an IANA time zone" + (f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "")
+
+
 def _localize(ts: pl.Series, zone: str, *, label: str) -> pl.Series:
     try:
         return ts.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
     except pl.exceptions.PolarsError as exc:
-        raise DataError(f"{label}: unknown time zone {zone!r} ({exc}); use an IANA name such as "
-                        f"{zone_examples()}") from exc
+        raise DataError(f"{label}: unknown time zone {zone!r} ({_zone_problem(zone, exc)}); use an IANA name "
+                        f"such as {zone_examples()}") from exc
 
 
 def _convert(ts: pl.Series, zone: str, *, label: str, notes: list[str], wall: pl.Series | None = None,
@@ -169,7 +180,8 @@ def _convert(ts: pl.Series, zone: str, *, label: str, notes: list[str], wall: pl
     try:
         out, note = to_time_zone(ts, zone, wall=wall, source=source)
     except pl.exceptions.PolarsError as exc:
-        raise DataError(f"{label}: cannot convert timestamps to time zone {zone!r} ({exc}); use an IANA name such "
+        raise DataError(f"{label}: cannot convert timestamps to time zone {zone!r} ({_zone_problem(zone, exc)}); "
+                        "use an IANA name such "
                         f"as {zone_examples()}, e.g. {option_hint('tz', example_zone())}") from exc
     if note:
         notes.append(note)
