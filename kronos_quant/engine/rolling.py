@@ -142,7 +142,8 @@ def run_rolling(spec: RollingSpec, panel: pl.DataFrame | PanelArrays, forecaster
         if todo:
             work = RollingWork(spec, data, forecaster, tuple(todo), tuple(keys), cached=cache is not None)
             executor.map_batches(work, deliver)
-    logger.info("rolling forecast (%s): %d series (%d cached, %d computed in %d batches)", type(executor).__name__,
+    logger.info("rolling forecast of %s (%s): %d series (%d cached, %d computed in %d batches)",
+                identity.get("forecaster") or identity.get("model_id") or "?", type(executor).__name__,
                 len(windows), len(windows) - len(todo), len(todo), n_batches)
     rows = pl.concat([p.drop(KEY_COLUMN) if KEY_COLUMN in p.columns else p for p in parts], how="vertical_relaxed")
     return finalize_table(rows, time_zone=data.time_zone, time_unit=data.time_unit)
