@@ -5,9 +5,10 @@ open, high, low, close, volume, amount), sorted by (instrument, timestamp) (``co
 The data layer knows nothing about models, forecasts or backtests.
 
 Modules: ``contract`` (schema, check) <- ``report`` (ValidationReport) <- ``validate`` (checks,
-policies, exclusions) <- ``panel`` (loading; uses ``_files``, ``_columns``, ``_timestamps``,
-``adjust``); ``builtin`` (datasets bundled in the package); ``calendar`` (bar calendars) <- ``exchange``
-(exchange holidays and sessions, market checks); ``inspect``, ``synthetic``, ``timefeatures``.
+policies, exclusions) <- ``panel`` (loading; uses ``_files``, ``_columns``, ``_identifier``,
+``_timestamps``, ``adjust``); ``builtin`` (datasets bundled in the package); ``calendar`` (bar
+calendars) <- ``exchange`` (exchange holidays and sessions, market checks); ``inspect``,
+``synthetic``, ``timefeatures``.
 """
 
 from kronos_quant.data._hints import hint_zone

@@ -2,8 +2,10 @@
 
 Owns the alias table (which source column names mean which panel column, including the names
 akshare, tushare and baostock exports use, Chinese ones too), turning pandas frames into polars
-ones, and the check that a long file without a recognised instrument column is refused instead
-of being read as one instrument. Timestamps: ``_timestamps.py``; price adjustment: ``adjust.py``.
+ones, and the text-to-number rules (``1,234.5`` is a number; a decimal comma is not, except in
+``;``-separated files, see ``_files.py``). A file without a recognised instrument column that looks
+like several instruments is refused by ``_identifier.py``. Timestamps: ``_timestamps.py``; price
+adjustment: ``adjust.py``.
 Knows nothing about files on disk, validation rules or models.
 """
 
@@ -15,6 +17,7 @@ import pandas as pd
 import polars as pl
 
 from kronos_quant.data._hints import columns_hint
+from kronos_quant.data._identifier import check_identifier, guess_identifier
 from kronos_quant.data._timestamps import parse_timestamps
 from kronos_quant.data.adjust import adjustment_factor, apply_factor
 from kronos_quant.errors import DataError
@@ -50,6 +53,7 @@ EXTRA_ALIASES: dict[str, tuple[str, ...]] = {
     "split_ratio": ("stocksplits", "splitratio", "splitcoefficient", "splitfactor", "splits", "split"),
 }
 _TIME_OF_DAY = ("time", "时间")
+_THOUSANDS = r"^[+-]?(\d{1,3}(,\d{3})+|\d{1,2}(,\d{2})+,\d{3})(\.\d*)?$"  # 1,234.5 and 1,23,456.5
 _DATE_ONLY = ("date", "tradedate", "tradingdate", "日期", "交易日期")
 
 
@@ -126,6 +130,10 @@ def _resolve(raw_columns: list[str], *, label: str, columns: Mapping[str, str] |
             continue
         for alias in aliases:
             candidates = [c for c in by_norm.get(alias, []) if c not in used]
+            if len(candidates) > 1:
+                raise DataError(f"{label}: columns {candidates} could each be the {target} column (their names differ "
+                                f"only in case, spaces or punctuation); pick one with "
+                                f"{columns_hint(candidates[0], target)}, or delete the others")
             if candidates:
                 mapping[target] = candidates[0]
                 used.add(candidates[0])
@@ -141,33 +149,6 @@ def _missing_column_error(label: str, target: str, raw_columns: list[str], mappi
     spare = [c for c in raw_columns if c not in mapping.values()]
     example = spare[0] if spare else "YourColumn"
     return DataError(f"{label}: no {target} column; found {raw_columns}; pass {columns_hint(example, target)}")
-
-
-def _check_identifier(raw: pl.DataFrame, ts: pl.Series, *, label: str, raw_columns: list[str],
-                      mapping: dict[str, str]) -> None:
-    """Refuse a long file read as one instrument: many repeated timestamps among its distinct rows."""
-    frame = raw.with_columns(ts.alias("__ts__"))
-    try:
-        distinct = frame.unique()
-    except pl.exceptions.PolarsError:  # unhashable column types: count every row
-        distinct = frame
-    n = distinct.height
-    repeats = n - distinct["__ts__"].n_unique()
-    if repeats < 2 or repeats <= 0.05 * n:
-        return  # a few duplicate bars: validation reports them
-    best, best_key = None, None
-    for col in raw_columns:
-        dtype = distinct.schema.get(col)
-        if col in mapping.values() or dtype is None or not (dtype == pl.Utf8 or dtype.is_integer()):
-            continue
-        key = (distinct.select(pl.struct(col, "__ts__").n_unique()).item(), -distinct[col].n_unique())
-        if key[0] > n - repeats and (best_key is None or key > best_key):
-            best, best_key = col, key
-    raise DataError(
-        f"{label}: {repeats} of {n} distinct rows repeat the timestamp of another row, but no column is "
-        f"recognised as the instrument identifier (columns found: {raw_columns}). If the file holds several "
-        f"instruments, map the identifier column: {columns_hint(best or 'YourColumn', 'instrument')}. If it "
-        "holds one instrument, pass instrument='NAME' and remove the duplicate rows")
 
 
 def _timestamp_source(raw: pl.DataFrame, mapping: dict[str, str], *, explicit: bool,
@@ -188,13 +169,22 @@ def _timestamp_source(raw: pl.DataFrame, mapping: dict[str, str], *, explicit: b
     return raw.with_columns(stamps.alias("__timestamp__"))
 
 
+def _not_identifiers(raw_columns: list[str], mapping: dict[str, str]) -> set[str]:
+    """Columns that cannot be an unrecognised identifier: mapped ones and those named like panel columns."""
+    named = {a for target, aliases in (COLUMN_ALIASES | EXTRA_ALIASES).items() if target != "instrument"
+             for a in aliases}
+    return set(mapping.values()) | {c for c in raw_columns if normalise_name(c) in named}
+
+
 # ----------------------------------------------------------------------------- one frame
 def _to_float(series: pl.Series, *, label: str, column: str, target: str, notes: list[str]) -> pl.Series:
     if series.dtype == pl.Boolean or isinstance(series.dtype, (pl.Datetime, pl.Date)):
         raise DataError(f"{label}: column '{column}' (mapped to {target}) has dtype {series.dtype}, not numbers; "
                         f"map the right column with {columns_hint('YourColumn', target)}")
     if series.dtype == pl.Utf8:
-        text = series.str.strip_chars().str.replace_all(",", "")
+        text = series.str.strip_chars()
+        grouped = text.str.contains(_THOUSANDS)  # "1,234.5"; a decimal comma ("10,5") is not a number here
+        text = text.zip_with(~grouped.fill_null(False), text.str.replace_all(",", "", literal=True))
         out = text.cast(pl.Float64, strict=False)
         n_bad = int((text.is_not_null() & out.is_null()).sum())
         if n_bad and n_bad == int(text.is_not_null().sum()):
@@ -202,7 +192,8 @@ def _to_float(series: pl.Series, *, label: str, column: str, target: str, notes:
                             f"(e.g. {text.drop_nulls().head(3).to_list()}); map another column with columns=...")
         if n_bad:
             examples = text.filter(text.is_not_null() & out.is_null()).head(3).to_list()
-            notes.append(f"{n_bad} non-numeric value(s) in '{column}' read as missing (e.g. {examples})")
+            comma = " (decimal commas are read only in ';'-separated files)" if any("," in e for e in examples) else ""
+            notes.append(f"{n_bad} non-numeric value(s) in '{column}' read as missing (e.g. {examples}){comma}")
     else:
         try:
             out = series.cast(pl.Float64)
@@ -242,11 +233,13 @@ def standardise_frame(
         inst = raw[mapping["instrument"]].cast(pl.Utf8).str.strip_chars().alias("instrument")
     elif instrument is not None:
         if instrument_from_stem:
-            _check_identifier(raw, ts, label=label, raw_columns=raw_columns, mapping=mapping)
+            check_identifier(raw, ts, label=label, raw_columns=raw_columns, skip=_not_identifiers(raw_columns, mapping),
+                             close=mapping["close"], name=str(instrument), notes=notes)
         inst = pl.Series("instrument", [str(instrument)] * n, dtype=pl.Utf8)
     else:
+        guess = guess_identifier(raw, ts, raw_columns=raw_columns, skip=_not_identifiers(raw_columns, mapping))
         raise DataError(f"{label}: no instrument column; found {raw_columns}; pass instrument='NAME' for "
-                        f"a single instrument or {columns_hint('YourColumn', 'instrument')}")
+                        f"a single instrument or {columns_hint(guess or 'YourColumn', 'instrument')}")
     out: dict[str, pl.Series] = {"instrument": inst, "timestamp": ts}
     for target in ("open", "high", "low", "close", "volume", "adj_close", "split_ratio"):
         if target in mapping:

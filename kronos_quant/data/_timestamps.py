@@ -1,7 +1,7 @@
 """Timestamp parsing and time zones for one raw column (used by ``_columns.py``).
 
 Encodings: datetimes, dates, strings (ISO or ``timestamp_format``), yyyymmdd integers and epoch
-numbers (seconds/ms/us/ns, which are instants in UTC).
+numbers (seconds/ms/us/ns, which are instants in UTC; one unit per column, told by their size).
 
 Time-zone rules (the panel's timestamps are the market's local time):
 
@@ -31,6 +31,7 @@ import difflib
 import warnings
 import zoneinfo
 
+import numpy as np
 import pandas as pd
 import polars as pl
 
@@ -43,16 +44,29 @@ __all__ = ["parse_timestamps", "to_time_zone", "is_daily_midnight"]
 _OFFSET_RE = r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(Z|z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$"
 
 
-def _epoch_unit(values: pd.Series) -> str:
-    top = float(values.abs().max())
-    return "s" if top < 1e11 else "ms" if top < 1e14 else "us" if top < 1e17 else "ns"
+_UNITS = ("s", "ms", "us", "ns")
+_UNIT_NAMES = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}
+
+
+def _epoch_unit(values: pd.Series, *, label: str, column: str) -> str:
+    """The one epoch unit of ``values`` (from their size: seconds < 1e11 <= ms < 1e14 <= us < 1e17 <= ns);
+    several units in one column is a DataError (no unit can be trusted for all of them)."""
+    size = values.abs()
+    units = pd.Series(np.select([size < 1e11, size < 1e14, size < 1e17], _UNITS[:3], "ns"), index=values.index)
+    found = units.value_counts()
+    if len(found) > 1:
+        parts = ", ".join(f"{n} in {_UNIT_NAMES[u]} (e.g. {values[units == u].iloc[0]:.0f})"
+                          for u, n in found.items())
+        raise DataError(f"{label}: timestamp column '{column}' mixes epoch units: {parts}; write every timestamp "
+                        "in one unit (e.g. seconds since 1970-01-01 UTC) or as dates")
+    return str(found.index[0])
 
 
 def _to_polars(parsed: pd.Series | pd.DatetimeIndex, name: str) -> pl.Series:
     return pl.from_pandas(pd.Series(parsed).dt.as_unit("us")).alias(name)
 
 
-def _parse_numeric(series: pl.Series, *, notes: list[str]) -> pl.Series:
+def _parse_numeric(series: pl.Series, *, label: str, column: str, notes: list[str]) -> pl.Series:
     """yyyymmdd integers -> naive dates; other numbers -> epoch instants (aware, UTC)."""
     values = series.cast(pl.Float64).to_pandas()
     present = values.dropna()
@@ -64,7 +78,8 @@ def _parse_numeric(series: pl.Series, *, notes: list[str]) -> pl.Series:
             parsed = pd.to_datetime(text, format="%Y%m%d", errors="coerce")
         elif len(finite):
             clean = values.where(values.abs() < 9.2e18)  # beyond int64 nanoseconds: unparseable
-            parsed = pd.to_datetime(clean, unit=_epoch_unit(finite), errors="coerce", utc=True)
+            parsed = pd.to_datetime(clean, unit=_epoch_unit(finite, label=label, column=column), errors="coerce",
+                                    utc=True)
         else:
             parsed = pd.to_datetime(pd.Series([pd.NaT] * len(values)))
     n_bad = int(parsed.isna().sum() - values.isna().sum())
@@ -271,7 +286,7 @@ def parse_timestamps(series: pl.Series, *, label: str, column: str, timestamp_fo
     elif dtype == pl.Date:
         parsed = series.cast(pl.Datetime("us"))
     elif dtype.is_numeric():
-        parsed = _parse_numeric(series, notes=notes)
+        parsed = _parse_numeric(series, label=label, column=column, notes=notes)
     elif dtype == pl.Utf8:
         return _offset_text(series.str.strip_chars(), label=label, column=column, timestamp_format=timestamp_format,
                             tz=tz, source_tz=source_tz, notes=notes)

@@ -4,8 +4,9 @@ This module owns reading long-format CSV/Parquet files, directories of per-instr
 in-memory pandas/polars frames into panel columns, the instrument and date filters, the loader
 options (``LoadOptions``), wide views and content fingerprints. The panel's schema and check
 live in ``contract.py``; cleaning rules in ``validate.py``; column aliases in ``_columns.py``;
-timestamps and time zones in ``_timestamps.py``; split/dividend adjustment in ``adjust.py``;
-file formats and text encodings in ``_files.py``.
+unrecognised identifier columns in ``_identifier.py``; timestamps and time zones in
+``_timestamps.py``; split/dividend adjustment in ``adjust.py``; file formats, separators and text
+encodings in ``_files.py``.
 
 Panel: a polars DataFrame with exactly ``schema.PANEL_COLUMNS`` -- instrument (Utf8), timestamp
 (Datetime, microseconds; naive, or aware in the market's time zone), open, high, low, close
@@ -149,8 +150,8 @@ def read_panel(source: Source, **options: Unpack[ReadOptions]) -> tuple[pl.DataF
         frames = []
         for path in files:
             default_name = _stem(path) if per_instrument or o["instrument"] is None else o["instrument"]
-            raw = read_file(path, label=str(path), columns=o["columns"], encoding=o["encoding"])
             these: list[str] = []
+            raw = read_file(path, label=str(path), columns=o["columns"], encoding=o["encoding"], notes=these)
             frames.append(standardise_frame(raw, label=str(path), instrument=default_name, notes=these,
                                             instrument_from_stem=o["instrument"] is None, **common))
             for note in these:
@@ -212,8 +213,9 @@ def load_panel(source: Source, **options: Unpack[LoadOptions]) -> pl.DataFrame:
     instrument column); or a pandas/polars DataFrame (a DatetimeIndex, a MultiIndex and
     yfinance-style (field, ticker) column levels are understood).
     options: ``LoadOptions`` (reading: ``ReadOptions``; then validation with ``policy``).
-    A file read as one instrument (no instrument column) whose distinct rows repeat timestamps
-    is refused: it is a long file whose identifier column was not recognised.
+    A file read as one instrument (no instrument column) that looks like several is refused: its
+    distinct rows repeat timestamps, or an unrecognised identifier-like column tells them apart
+    (see ``_identifier.py``). CSV separators are sniffed (``,`` ``;`` tab ``|``).
     A missing ``amount`` is volume x mean(open, high, low, close); a missing ``volume`` is 0 (both
     noted in the report and the log).
     """
