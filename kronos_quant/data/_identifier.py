@@ -44,15 +44,18 @@ _FLAGS = {"0", "1", "true", "false", "t", "f", "y", "n", "yes", "no"}
 _TS = "__ts__"
 
 
+def _text_or_integer(distinct: pl.DataFrame, raw_columns: list[str], skip: set[str]) -> list[str]:
+    """The file's text and integer columns outside ``skip`` (what an identifier column can be)."""
+    return [c for c in raw_columns if c not in skip and c in distinct.columns
+            and (distinct.schema[c] == pl.Utf8 or distinct.schema[c].is_integer())]
+
+
 def _candidates(distinct: pl.DataFrame, raw_columns: list[str], skip: set[str]) -> list[str]:
     """Unmapped text/integer columns with two or more values of two or more rows each, not flags or dates."""
     out = []
     n = distinct.height
     year = distinct[_TS].dt.year().cast(pl.Utf8)
-    for col in raw_columns:
-        dtype = distinct.schema.get(col)
-        if col in skip or dtype is None or not (dtype == pl.Utf8 or dtype.is_integer()):
-            continue
+    for col in _text_or_integer(distinct, raw_columns, skip):
         values = distinct[col].cast(pl.Utf8).str.strip_chars()
         if values.null_count() > _MAX_NULL_SHARE * n:
             continue
@@ -147,9 +150,8 @@ def check_identifier(raw: pl.DataFrame, ts: pl.Series, *, label: str, raw_column
     repeats = n - n_stamps
     candidates = _candidates(distinct, raw_columns, skip)
     if repeats >= 2 and repeats > _LONG_FILE_SHARE * n:
-        best = _best(distinct, candidates, n_stamps) or _best(
-            distinct, [c for c in raw_columns if c not in skip and c in distinct.columns
-                       and (distinct.schema[c] == pl.Utf8 or distinct.schema[c].is_integer())], n_stamps)
+        best = (_best(distinct, candidates, n_stamps)
+                or _best(distinct, _text_or_integer(distinct, raw_columns, skip), n_stamps))
         raise DataError(
             f"{label}: {repeats} of {n} distinct rows repeat the timestamp of another row, but no column is "
             f"recognised as the instrument identifier (columns found: {raw_columns}). "
