@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kronos_quant.model.layers import RMSNorm, TransformerBlock, apply_rotary, rms_norm
+from kronos_quant.model.layers import FeedForward, RMSNorm, TransformerBlock, apply_rotary, rms_norm, swiglu
 from kronos_quant.predictor import kernels as K
 
 
@@ -67,16 +67,21 @@ def test_run_block_equals_module_forward(pack):
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
-def test_rms_norm_in_place_form_has_the_same_bits_and_still_trains():
-    """Without autograd ``rms_norm`` reuses temporaries in place; the bits equal the plain formula's."""
+def test_rms_norm_forms_have_the_same_bits_and_still_train():
+    """float32 runs as fused ``F.rms_norm``, other dtypes step by step (in place without autograd); both give
+    the plain formula's bits, and the autograd form trains."""
     norm = RMSNorm(16)
     with torch.no_grad():
         norm.weight.add_(torch.randn(16))
     x = torch.randn(3, 5, 16) * 4
     plain = (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + norm.eps)) * norm.weight
+    xb, wb = x.bfloat16(), norm.weight.detach().bfloat16()
     with torch.inference_mode():
         assert torch.equal(norm(x), plain.detach())
-        assert torch.equal(rms_norm(x, weight=norm.weight, eps=norm.eps), F.rms_norm(x, (16,), norm.weight, norm.eps))
+        want = (xb.float() * torch.rsqrt(xb.float().pow(2).mean(-1, keepdim=True) + norm.eps)).bfloat16() * wb
+        in_place = rms_norm(xb, weight=wb, eps=norm.eps)  # the step-by-step form: float32 inside, cast back
+        assert torch.equal(in_place, want)
+    assert torch.equal(in_place, rms_norm(xb, weight=wb, eps=norm.eps))  # autograd on: no in-place reuse
     y = norm(x.requires_grad_())  # the autograd form
     y.sum().backward()
     assert torch.equal(y.detach(), plain.detach()) and norm.weight.grad is not None and x.grad is not None
@@ -184,15 +189,16 @@ def test_predictor_paths_agree_with_and_without_onednn(tiny_models, monkeypatch)
     pred = KronosPredictor(model, tok, max_context=24)
     sp = SamplingSpec(top_k=1)
     packed = pred.forecast_arrays(xs, ps, fs, horizon=4, sampling=sp, quiet=True).paths
+    assert K.ModelWeights.of(model).blocks[0].qkv.packed is not None  # the oneDNN kernels ran
     monkeypatch.setenv("KRONOS_QUANT_ONEDNN", "0")
     K.onednn_available.cache_clear()
     try:
         assert not K.onednn_available()
         plain = pred.forecast_arrays(xs, ps, fs, horizon=4, sampling=sp, quiet=True).paths
+        assert K.ModelWeights.of(model).blocks[0].qkv.packed is None  # F.linear ran
     finally:
         monkeypatch.delenv("KRONOS_QUANT_ONEDNN")
         K.onednn_available.cache_clear()
-    assert not np.array_equal(packed, plain)  # different kernels did run
     np.testing.assert_allclose(packed, plain, rtol=1e-5)
 
 
@@ -226,3 +232,16 @@ def test_fast_generate_runs_under_reduced_precision_autocast(tiny_models):
         half = fast_generate(tok, model, x, pad, stamps, settings, keys, weights=weights)
     assert half.shape == full.shape == (3, 2, 4, 6)
     assert torch.isfinite(half.float()).all()
+
+
+def test_swiglu_with_fused_w1_w3_equals_the_two_products():
+    """``w13`` (w1's rows then w3's) gives w2(silu(w1 h) * w3 h), with and without autograd; neither form: TypeError."""
+    ffn = FeedForward(8, 12)
+    h = torch.randn(2, 3, 8)
+    w13 = K.FrozenLinear.fuse([ffn.w1.weight, ffn.w3.weight], [None, None], pack=False)
+    want = ffn.w2(F.silu(ffn.w1(h)) * ffn.w3(h))
+    torch.testing.assert_close(swiglu(h, w13=w13, w2=ffn.w2), want, rtol=1e-6, atol=1e-6)
+    with torch.inference_mode():
+        torch.testing.assert_close(swiglu(h, w13=w13, w2=ffn.w2, residual=h), h + want, rtol=1e-6, atol=1e-6)
+    with pytest.raises(TypeError, match="w13"):
+        swiglu(h, w2=ffn.w2, w1=ffn.w1)

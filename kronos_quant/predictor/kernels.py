@@ -5,7 +5,8 @@ The block's math lives in ``kronos_quant.model.layers`` (``pre_norm_block``, ``s
 weights. What this module adds is how the arithmetic is scheduled, which affects speed and float
 rounding (~1e-6 relative), nothing else:
 
-* The q/k/v projections are fused into one matrix, as are the dependency layer's k/v.
+* The q/k/v projections are fused into one matrix, as are the feed-forward's w1/w3 (one product,
+  then ``silu(a) * b`` in place) and the dependency layer's k/v.
 * Rotary embedding as one complex multiplication. The rows of the q and k projections are
   permuted within each head so that the pairs RoPE rotates together, (i, i + hd/2), become
   adjacent; q and k are permuted alike, so every attention score q.k is unchanged. Keys in
@@ -13,8 +14,8 @@ rounding (~1e-6 relative), nothing else:
 * Attention reads and extends a ``LayerKVCache`` (prefill and decode steps); ``fill_cache`` computes
   only what a block stores there (a last block whose outputs at those positions nobody reads).
 * On CPU in float32, matrices are prepacked for oneDNN when this torch build has it (the
-  kernels ``torch.compile`` uses on CPU), and the SwiGLU activation, its gating product and
-  both residual additions run fused into the matrix products (``FrozenLinear`` is a
+  kernels ``torch.compile`` uses on CPU), and both residual additions run fused into the matrix
+  products (``FrozenLinear`` is a
   ``layers.LinearMap``). On the development machine oneDNN ran the products 1.2-2.4x faster than
   the default BLAS. Elsewhere -- CUDA, MPS, reduced precision, builds without oneDNN, or
   ``KRONOS_QUANT_ONEDNN=0`` -- the same steps run unfused through ``F.linear``.
@@ -142,14 +143,14 @@ def _rope_pairs_adjacent(n_heads: int, head_dim: int) -> torch.Tensor:
 
 @dataclass
 class BlockWeights:
-    """The fast copy of a ``TransformerBlock``: fused q/k/v (q, k rows in RoPE-pair order), out, w1, w3, w2, norms."""
+    """The fast copy of a ``TransformerBlock``: fused q/k/v (q, k rows in RoPE-pair order), out, fused w1/w3
+    (``w13``), w2, norms."""
 
     norm1: Callable[[torch.Tensor], torch.Tensor]
     qkv: FrozenLinear
     out: FrozenLinear
     norm2: Callable[[torch.Tensor], torch.Tensor]
-    w1: FrozenLinear
-    w3: FrozenLinear
+    w13: FrozenLinear
     w2: FrozenLinear
     n_heads: int
     head_dim: int
@@ -161,8 +162,8 @@ class BlockWeights:
         qkv = FrozenLinear.fuse([attn.q_proj.weight[perm], attn.k_proj.weight[perm], attn.v_proj.weight],
                                 [attn.q_proj.bias[perm], attn.k_proj.bias[perm], attn.v_proj.bias], pack)
         return cls(norm1=_norm(block.norm1), qkv=qkv, out=FrozenLinear(attn.out_proj.weight, attn.out_proj.bias, pack),
-                   norm2=_norm(block.norm2), w1=FrozenLinear(ffn.w1.weight, None, pack),
-                   w3=FrozenLinear(ffn.w3.weight, None, pack), w2=FrozenLinear(ffn.w2.weight, None, pack),
+                   norm2=_norm(block.norm2), w13=FrozenLinear.fuse([ffn.w1.weight, ffn.w3.weight], [None, None], pack),
+                   w2=FrozenLinear(ffn.w2.weight, None, pack),
                    n_heads=attn.n_heads, head_dim=attn.head_dim)
 
 
@@ -222,7 +223,7 @@ def run_block(w: BlockWeights, x: torch.Tensor, *, rot: torch.Tensor, mask: torc
     causal attention of x over itself (no cached prefix), otherwise every key is visible.
     """
     attention = functools.partial(_attention, w, rot=rot, mask=mask, cache=cache, start=start, causal=causal)
-    feed_forward = functools.partial(swiglu, w1=w.w1, w3=w.w3, w2=w.w2)
+    feed_forward = functools.partial(swiglu, w13=w.w13, w2=w.w2)
     return pre_norm_block(x, norm1=w.norm1, attention=attention, norm2=w.norm2, feed_forward=feed_forward)
 
 
