@@ -32,8 +32,6 @@ def test_frozen_linear_fused_steps_match_plain_ops(pack):
     plain = F.linear(x, w, b)
     with torch.inference_mode():
         torch.testing.assert_close(lin(x), plain, rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(lin.silu(x), F.silu(plain), rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(lin.mul(x, other), plain * other, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(lin.add(x, other), other + plain, rtol=1e-5, atol=1e-5)
 
 

@@ -44,20 +44,12 @@ __all__ = [
 
 
 class LinearMap(Protocol):
-    """A linear map ``y = x W^T + b`` with the elementwise epilogues the block's math uses.
+    """A linear map ``y = x W^T + b`` with the residual epilogue the block's math uses.
 
-    ``Linear`` computes them unfused; the fast kernel's ``FrozenLinear`` fuses them into the product.
+    ``Linear`` computes it unfused; the fast kernel's ``FrozenLinear`` fuses it into the product.
     """
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
-
-    def silu(self, x: torch.Tensor) -> torch.Tensor:
-        """``silu(self(x))``."""
-        ...
-
-    def mul(self, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
-        """``self(x) * other`` (other shaped like the output)."""
-        ...
 
     def add(self, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
         """``other + self(x)``: a residual connection (other shaped like the output)."""
@@ -66,12 +58,6 @@ class LinearMap(Protocol):
 
 class Linear(nn.Linear):
     """``nn.Linear`` (same parameters, same checkpoints) that is also a ``LinearMap``."""
-
-    def silu(self, x: torch.Tensor) -> torch.Tensor:
-        return F.silu(self(x))
-
-    def mul(self, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
-        return self(x) * other
 
     def add(self, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
         return other + self(x)
@@ -94,7 +80,8 @@ def rms_norm(x: torch.Tensor, *, weight: torch.Tensor, eps: float) -> torch.Tens
     return out * weight
 
 
-def swiglu(h: torch.Tensor, *, w2: LinearMap, w1: LinearMap | None = None, w3: LinearMap | None = None,
+def swiglu(h: torch.Tensor, *, w2: LinearMap, w1: Callable[[torch.Tensor], torch.Tensor] | None = None,
+           w3: Callable[[torch.Tensor], torch.Tensor] | None = None,
            w13: Callable[[torch.Tensor], torch.Tensor] | None = None,
            residual: torch.Tensor | None = None) -> torch.Tensor:
     """The feed-forward sublayer: ``w2(silu(w1 h) * w3 h)``, plus ``residual`` when given. h (..., d) -> (..., d).
@@ -104,12 +91,12 @@ def swiglu(h: torch.Tensor, *, w2: LinearMap, w1: LinearMap | None = None, w3: L
     """
     if w13 is not None:
         a, b = w13(h).chunk(2, dim=-1)
-        gated = F.silu(a)
-        gated = gated * b if torch.is_grad_enabled() else gated.mul_(b)
     elif w1 is not None and w3 is not None:
-        gated = w3.mul(h, w1.silu(h))
+        a, b = w1(h), w3(h)
     else:
         raise TypeError("swiglu needs w13, or both w1 and w3")
+    gated = F.silu(a)
+    gated = gated * b if torch.is_grad_enabled() else gated.mul_(b)  # no autograd: reuse silu's output
     return w2(gated) if residual is None else w2.add(gated, residual)
 
 

@@ -58,7 +58,7 @@ _PACK_HINT = 4096  # rows the packed layout is tuned for (measured: as good for 
 
 @functools.cache
 def onednn_available() -> bool:
-    """Whether prepacked oneDNN linear ops (plain and fused) exist here and agree with ``F.linear``."""
+    """Whether prepacked oneDNN linear ops (plain and with the residual fused) exist here and agree with ``F.linear``."""
     if os.environ.get("KRONOS_QUANT_ONEDNN", "1").strip().lower() in ("0", "false", "no", "off"):
         return False
     try:
@@ -70,8 +70,7 @@ def onednn_available() -> bool:
         lin = FrozenLinear(w, b, pack=True)
         plain = F.linear(x, w, b)
         with torch.inference_mode():
-            checks = [(lin(x), plain), (lin.silu(x), F.silu(plain)), (lin.mul(x, other), plain * other),
-                      (lin.add(x, other), plain + other)]
+            checks = [(lin(x), plain), (lin.add(x, other), plain + other)]
         ok = all(bool(torch.allclose(got, want, rtol=1e-4, atol=1e-5)) for got, want in checks)
     except Exception as err:  # noqa: BLE001 -- any failure means: use F.linear
         logger.debug("oneDNN linear unavailable (%s); using F.linear", err)
@@ -84,8 +83,7 @@ def onednn_available() -> bool:
 class FrozenLinear:
     """``y = x @ W^T + b`` over frozen weights W (out, in); prepacked for oneDNN when ``pack``.
 
-    ``silu``, ``mul`` and ``add`` apply an elementwise step to the product, fused into it when
-    packed.
+    ``add`` adds a residual to the product, fused into it when packed.
     """
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, pack: bool) -> None:
@@ -109,18 +107,6 @@ class FrozenLinear:
         if self._fused(x):
             return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
         return F.linear(x, self.weight, self.bias)
-
-    def silu(self, x: torch.Tensor) -> torch.Tensor:
-        """``silu(self(x))``."""
-        if self._fused(x):
-            return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "swish", [], "")
-        return F.silu(F.linear(x, self.weight, self.bias))
-
-    def mul(self, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
-        """``self(x) * other`` (other shaped like the output)."""
-        if self._fused(x) and other.dtype == torch.float32 and other.is_contiguous():
-            return torch.ops.mkldnn._linear_pointwise.binary(x, other, self.packed, self.bias, "mul")
-        return F.linear(x, self.weight, self.bias) * other
 
     def add(self, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
         """``other + self(x)`` (a residual connection; other shaped like the output)."""
