@@ -170,8 +170,27 @@ def _frames(spec: dict):
     return xs, dfs, past, future
 
 
-def against_original(path: Path, repeats: int, name: str = "W: b8 lb400 h20 s1 greedy") -> dict:
-    """Time the original's ``predict_batch`` and this project's fast path on one case, in this process."""
+class _NumbaKernelsOff:
+    """The fast path with ``predictor.streaming``'s decode kernels off, for the ablation arm."""
+
+    def __init__(self, predictor) -> None:
+        self.predictor = predictor
+
+    def predict_batch(self, *args, **kwargs):
+        from kronos_quant.predictor import streaming
+
+        on = streaming.available
+        streaming.available = lambda: False
+        try:
+            return self.predictor.predict_batch(*args, **kwargs)
+        finally:
+            streaming.available = on
+
+
+def against_original(path: Path, repeats: int, name: str = "W: b8 lb400 h20 s1 greedy",
+                     ablation: bool = False) -> dict:
+    """Time the original's ``predict_batch`` and this project's fast path on one case, in this process
+    (``ablation``: also the fast path without the Numba decode kernels, interleaved alike)."""
     from kronos_quant import KronosPredictor
 
     spec = CASES[name]
@@ -187,10 +206,11 @@ def against_original(path: Path, repeats: int, name: str = "W: b8 lb400 h20 s1 g
               sample_count=spec["samples"], verbose=False)
     for pred in (ours, theirs):  # warm-up: thread pools, allocator, weight packing are not what we measure
         pred.predict_batch([dfs[0][:32]], [past[0][:32]], [future[0][:2]], 2, **kw)
-    walls: dict[str, list[float]] = {"original": [], "fast": []}
+    arms = [("original", theirs), ("fast", ours)] + ([("fast no-numba", _NumbaKernelsOff(ours))] if ablation else [])
+    walls: dict[str, list[float]] = {label: [] for label, _ in arms}
     outs = {}
-    for _ in range(repeats):  # interleaved, so that load on a shared machine hits both alike
-        for label, pred in (("original", theirs), ("fast", ours)):
+    for _ in range(repeats):  # interleaved, so that load on a shared machine hits all alike
+        for label, pred in arms:
             t0 = time.perf_counter()
             res = pred.predict_batch(dfs, past, future, spec["horizon"], **kw)
             walls[label].append(time.perf_counter() - t0)
@@ -217,7 +237,7 @@ def print_original(res: dict) -> None:
     n = len(res["walls"]["fast"])
     print(f"\n{res['case']} against the original ({res['original_path']} @ {res['original_commit'] or '?'}), "
           f"one process, {n} interleaved calls each")
-    for label in ("original", "fast"):
+    for label in res["walls"]:
         w = res["walls"][label]
         print(f"  {label:9} median {res['median'][label]:7.2f} s   min {min(w):7.2f}   max {max(w):7.2f}   "
               f"all {' '.join(f'{x:.2f}' for x in w)}")
@@ -226,6 +246,8 @@ def print_original(res: dict) -> None:
         if res["same_tokens"] else f"DIFFERENT tokens (max difference {res['max_scaled_diff']:.2e} of the scale)")
     fastest = min(res["walls"]["original"]) / min(res["walls"]["fast"])
     print(f"  speedup (median original / median fast): {res['ratio']:.1f}x (fastest calls: {fastest:.1f}x); {agree}")
+    if "fast no-numba" in res["median"]:
+        print(f"  without the Numba decode kernels: {res['median']['original'] / res['median']['fast no-numba']:.1f}x")
 
 
 def gpu_throughput(device: str, dtypes: list[str], batches: list[int], total: int) -> None:
@@ -249,7 +271,8 @@ def main() -> None:
     ap.add_argument("--skip-reference", nargs="*", default=[], help="cases whose reference run is skipped")
     ap.add_argument("--repeats", type=int, default=3, help="timed calls of the fast path per case (median reported)")
     ap.add_argument("--ablation", action="store_true",
-                    help="also time the fast path without the oneDNN kernels (KRONOS_QUANT_ONEDNN=0)")
+                    help="also time the fast path without the oneDNN kernels (KRONOS_QUANT_ONEDNN=0) and, "
+                    "with --original, without the Numba decode kernels")
     ap.add_argument("--json", type=Path, help="also write the results as JSON here")
     ap.add_argument("--no-warmup", action="store_true", help="time the first call in a fresh process (cold)")
     ap.add_argument("--gpu", action="store_true", help="also measure GPU throughput (needs CUDA)")
@@ -301,7 +324,7 @@ def main() -> None:
                          ref_peak_mb=ref["peak_mb"] if ref else None, identical=same, matmul_fraction=frac))
     original = None
     if args.original is not None:
-        original = against_original(args.original, args.original_repeats)
+        original = against_original(args.original, args.original_repeats, ablation=args.ablation)
         print_original(original)
     if args.gpu:
         if args.gpu_device == "cuda" and not torch.cuda.is_available():

@@ -294,3 +294,19 @@ def _assert_same_tokens(fast: np.ndarray, ref: np.ndarray, xs: list[np.ndarray])
     scale = np.stack([x.std(axis=0) + np.abs(x.mean(axis=0)) for x in xs])[:, None, None, :]  # (B, 1, 1, C)
     err = np.abs(fast - ref) / scale
     assert err.max() < 1e-5, f"fast and reference paths differ by {err.max():.2e} of the column scale"
+
+
+def test_frame_to_array_fills_volume_and_amount_and_names_bad_columns():
+    from kronos_quant.predictor.frames import frame_to_array
+
+    ohlc = pd.DataFrame({"open": [1.0, 2.0], "high": [2.0, 4.0], "low": [1.0, 1.0], "close": [2.0, 3.0]})
+    np.testing.assert_array_equal(frame_to_array(ohlc)[:, 4:], 0.0)  # no volume: volume and amount are 0
+    with_volume = ohlc.assign(volume=[10, 20])
+    np.testing.assert_allclose(frame_to_array(with_volume)[:, 5], [10 * 1.5, 20 * 2.5])  # volume x mean(OHLC)
+    np.testing.assert_array_equal(frame_to_array(with_volume.assign(amount=[7, 8]))[:, 5], [7.0, 8.0])
+    with pytest.raises(ValueError, match="x: column 'close' is not numeric"):
+        frame_to_array(ohlc.assign(close=["a", "b"]), label="x")
+    with pytest.raises(ValueError, match="NaN values in column\\(s\\) \\['high'\\]"):
+        frame_to_array(ohlc.assign(high=[1.0, np.nan]))
+    with pytest.raises(ValueError, match="2 columns are named 'open'"):
+        frame_to_array(pd.concat([ohlc, ohlc[["open"]]], axis=1))

@@ -33,19 +33,28 @@ def frame_to_array(df: pd.DataFrame, *, label: str = "df") -> np.ndarray:
     if missing:
         raise ValueError(f"{label}: missing price column(s) {missing}; found {list(df.columns)}. "
                          "Rename your columns to open, high, low, close (and volume, amount)")
-    out = df.loc[:, list(PRICE_FIELDS)].astype(np.float64).copy()
+    prices = np.column_stack([_numeric_column(df, c, label) for c in PRICE_FIELDS])  # (T, 4)
     if "volume" not in df.columns:
-        out["volume"] = 0.0
-        out["amount"] = 0.0
+        volume = amount = np.zeros(len(df))
     else:
-        out["volume"] = df["volume"].astype(np.float64)
-        out["amount"] = (df["amount"].astype(np.float64) if "amount" in df.columns
-                         else out["volume"] * out[list(PRICE_FIELDS)].mean(axis=1))
-    arr = out[list(FIELDS)].to_numpy(dtype=np.float64)
+        volume = _numeric_column(df, "volume", label)
+        amount = _numeric_column(df, "amount", label) if "amount" in df.columns else volume * prices.mean(axis=1)
+    arr = np.column_stack([prices, volume, amount])
     if np.isnan(arr).any():
         cols = [c for c, bad in zip(FIELDS, np.isnan(arr).any(axis=0)) if bad]
         raise ValueError(f"{label}: NaN values in column(s) {cols}; fill or drop those rows first")
     return arr
+
+
+def _numeric_column(df: pd.DataFrame, name: str, label: str) -> np.ndarray:
+    """Column ``name`` as float64 (T,), or a ValueError naming it."""
+    column = df[name]
+    if isinstance(column, pd.DataFrame):
+        raise ValueError(f"{label}: {column.shape[1]} columns are named {name!r}; keep one")
+    try:
+        return column.to_numpy(dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{label}: column {name!r} is not numeric ({exc}); convert it to numbers first") from None
 
 
 def _stamps(ts: Any, *, label: str, expected: int | None = None) -> np.ndarray:

@@ -19,6 +19,9 @@ rounding (~1e-6 relative), nothing else:
   ``layers.LinearMap``). On the development machine oneDNN ran the products 1.2-2.4x faster than
   the default BLAS. Elsewhere -- CUDA, MPS, reduced precision, builds without oneDNN, or
   ``KRONOS_QUANT_ONEDNN=0`` -- the same steps run unfused through ``F.linear``.
+* A decode step's products (at most ``streaming.MAX_ROWS`` rows) and its one-query attention run
+  through ``streaming``'s bandwidth-bound Numba kernels on CPU in float32 (``KRONOS_QUANT_NUMBA=0``
+  turns them off); ``torch.compile`` traces torch's ops instead.
 
 A copy is built once per module (``ModelWeights.of(model)`` keeps it in a weak map beside the module,
 and rebuilds it when any parameter or buffer is replaced, moved or changed in place).
@@ -46,6 +49,7 @@ from kronos_quant.model.layers import (
     rms_norm,
     swiglu,
 )
+from kronos_quant.predictor import streaming
 from kronos_quant.predictor.kv_cache import LayerKVCache
 
 __all__ = ["ModelWeights", "TokenizerWeights", "FrozenLinear", "BlockWeights", "BlockFn", "run_block", "fill_cache",
@@ -92,6 +96,8 @@ class FrozenLinear:
         self.packed = None
         if pack and self.weight.device.type == "cpu" and self.weight.dtype == torch.float32:
             self.packed = torch.ops.mkldnn._reorder_linear_weight(self.weight, _PACK_HINT)
+        self.few_rows = streaming.FewRowLinear(self.weight, self.bias) \
+            if streaming.FewRowLinear.eligible(self.weight, self.bias) else None
 
     @classmethod
     def fuse(cls, weights: list[torch.Tensor], biases: list[torch.Tensor | None], pack: bool) -> FrozenLinear:
@@ -104,12 +110,16 @@ class FrozenLinear:
         return self.packed is not None and x.dtype == torch.float32 and x.device.type == "cpu"
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.few_rows is not None and (y := self.few_rows(x)) is not None:
+            return y
         if self._fused(x):
             return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
         return F.linear(x, self.weight, self.bias)
 
     def add(self, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
         """``other + self(x)`` (a residual connection; other shaped like the output)."""
+        if self.few_rows is not None and (y := self.few_rows(x, other)) is not None:
+            return y
         if self._fused(x) and other.dtype == torch.float32 and other.is_contiguous():
             return torch.ops.mkldnn._linear_pointwise.binary(x, other, self.packed, self.bias, "add")
         return other + F.linear(x, self.weight, self.bias)
@@ -195,8 +205,20 @@ def _attention(w: BlockWeights, h: torch.Tensor, *, residual: torch.Tensor, rot:
         k_all, v_all = cache.update(start, k, v)
         if start > 0:
             k, v = k_all, v_all
-    att = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None)  # (R, H, L, hd)
+    att = _attend(q, k, v, mask=mask, causal=causal)  # (R, H, L, hd)
     return w.out.add(att.transpose(1, 2).reshape(r, length, d), residual)
+
+
+def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, mask: torch.Tensor | None,
+            causal: bool = False) -> torch.Tensor:
+    """Attention of q (R, H, L, hd) over k, v (R, H, S, hd); mask (R or 1, 1, L, S) True = may attend.
+    ``causal`` without a mask: plain causal attention (L == S). One query per row (a decode step)
+    goes through ``streaming`` where it applies."""
+    if q.shape[2] == 1 and not (causal and mask is None):
+        att = streaming.one_query_attention(q, k, v, mask)
+        if att is not None:
+            return att
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None)
 
 
 def run_block(w: BlockWeights, x: torch.Tensor, *, rot: torch.Tensor, mask: torch.Tensor | None = None,
@@ -304,6 +326,6 @@ class ModelWeights(_Cached):
         """
         r = s1_ids.shape[0]
         q = self.dep_q(self.emb_s1(s1_ids[:, None])).view(r, 1, self.dep_heads, self.dep_head_dim)
-        att = F.scaled_dot_product_attention(q.transpose(1, 2), k, v, attn_mask=mask)  # (R, 4, 1, hd)
+        att = _attend(q.transpose(1, 2), k, v, mask=mask)  # (R, 4, 1, hd)
         x2 = self.dep_norm(h + self.dep_out(att.transpose(1, 2).reshape(r, 1, -1)))
         return self.head_s2(x2)[:, 0].float()
