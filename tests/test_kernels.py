@@ -85,6 +85,35 @@ def test_rms_norm_forms_have_the_same_bits_and_still_train():
     assert torch.equal(y.detach(), plain.detach()) and norm.weight.grad is not None and x.grad is not None
 
 
+@pytest.mark.parametrize("rows", [1, 16, 17, 400])
+def test_rms_norm_float32_routes_give_the_plain_formulas_bits(rows):
+    """Few rows take fused ``F.rms_norm``, many the steps; on either side of the switch the bits are the formula's."""
+    weight = torch.randn(64)
+    x = torch.randn(2, rows, 64) * 3
+    plain = (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-5)) * weight
+    with torch.inference_mode():
+        assert torch.equal(rms_norm(x, weight=weight, eps=1e-5), plain)
+
+
+@pytest.mark.parametrize("length", [159, 160, 250, 401])
+@pytest.mark.parametrize("padded", [False, True])
+def test_causal_attention_in_query_chunks_equals_one_call(length, padded):
+    """Query chunks over their keys [0, end) give torch's one-call causal attention, with and without a padding
+    mask, on lengths that do and do not divide into chunks; the output merges heads without a copy."""
+    from kronos_quant.predictor.fast import _key_mask, _self_mask
+
+    q, k, v = (torch.randn(3, 2, length, 8) for _ in range(3))
+    mask = _self_mask(_key_mask(torch.tensor([0, 7, 60]), length)) if padded else None
+    with torch.inference_mode():
+        got = K._attend(q, k, v, mask=mask, causal=True)
+        want = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None)
+        chunks = K._chunk_masks(length, q.device)
+    assert [c[0] for c in chunks] == [0] + [c[1] for c in chunks[:-1]] and chunks[-1][1] == length
+    assert max(e - s for s, e, _ in chunks) <= K._QUERY_CHUNK
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    assert got.transpose(1, 2).is_contiguous() == (length >= 2 * K._QUERY_CHUNK)  # chunked: heads merge as a view
+
+
 @pytest.mark.parametrize("pack", [False, True])
 def test_run_block_with_padding_mask_and_cache(pack):
     """Left padding + mask equals the module on the unpadded row; a cached second chunk equals one pass;

@@ -13,14 +13,44 @@ import torch.nn.functional as F
 from kronos_quant.predictor import kernels as K
 from kronos_quant.predictor import streaming as S
 
-needs_kernels = pytest.mark.skipif(not S.available(), reason="Numba decode kernels are off or unavailable here")
+_NUMBA = importlib.util.find_spec("numba") is not None
+_TURNED_OFF = os.environ.get("KRONOS_QUANT_NUMBA", "auto").strip().lower() in ("0", "false", "no", "off")
+needs_kernels = pytest.mark.skipif(not _NUMBA or _TURNED_OFF, reason="Numba is not installed or KRONOS_QUANT_NUMBA=0")
 
 
-def test_kernels_are_on_where_numba_imports():
-    """A silent fallback would hide a broken kernel: where Numba imports and nobody turned them off, they run."""
-    if importlib.util.find_spec("numba") is None or os.environ.get("KRONOS_QUANT_NUMBA", "1") == "0":
-        pytest.skip("Numba is not installed or the kernels are turned off")
+@pytest.fixture(autouse=True)
+def kernels_asked_for(monkeypatch):
+    """These tests exercise the kernels on every CPU: ask for them (``auto`` leaves them off on AVX-512)."""
+    if not _TURNED_OFF:
+        monkeypatch.setenv("KRONOS_QUANT_NUMBA", "1")
+    available = S.available  # the cached function (a test may replace the attribute)
+    available.cache_clear()
+    yield
+    available.cache_clear()
+
+
+@needs_kernels
+def test_kernels_are_on_where_numba_imports_and_they_are_asked_for():
+    """A silent fallback would hide a broken kernel: where Numba imports and they are asked for, they run."""
     assert S.available()
+
+
+@needs_kernels
+@pytest.mark.parametrize(("setting", "capability", "on"), [
+    ("auto", "AVX2", True), ("auto", "AVX512", False), ("", "DEFAULT", True),
+    ("1", "AVX512", True), ("on", "AVX512", True), ("0", "AVX2", False), ("off", "AVX2", False),
+    ("maybe", "AVX512", False)])
+def test_kronos_quant_numba_setting_and_the_cpu_decide(monkeypatch, caplog, setting, capability, on):
+    """``auto`` (the default) turns the kernels on only where torch's kernels are not AVX-512 ones; an unknown
+    setting is named in a warning and read as ``auto``."""
+    monkeypatch.setenv("KRONOS_QUANT_NUMBA", setting)
+    if not setting:
+        monkeypatch.delenv("KRONOS_QUANT_NUMBA")
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    S.available.cache_clear()
+    assert S.available() is on
+    if setting == "maybe":
+        assert "not one of 0, 1, auto" in caplog.text
 
 
 @needs_kernels
