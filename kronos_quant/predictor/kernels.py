@@ -22,8 +22,8 @@ rounding (~1e-6 relative), nothing else:
   ``layers.LinearMap``). On the development machine oneDNN ran the products 1.2-2.4x faster than
   the default BLAS. Elsewhere -- CUDA, MPS, reduced precision, builds without oneDNN, or
   ``KRONOS_QUANT_ONEDNN=0`` -- the same steps run unfused through ``F.linear``.
-* Causal attention over many positions (prefill, the tokenizer) runs in query chunks that skip the
-  keys the mask hides (``_causal_chunks``); the fused kernel alone computes them all.
+* On CPU, causal attention over many positions (prefill, the tokenizer) runs in query chunks that
+  skip the keys the mask hides (``_causal_chunks``); the fused kernel alone computes them all.
 * A decode step's products (at most ``streaming.MAX_ROWS`` rows) and its one-query attention can run
   through ``streaming``'s bandwidth-bound Numba kernels on CPU in float32 (``KRONOS_QUANT_NUMBA``:
   by default only on CPUs without AVX-512); ``torch.compile`` traces torch's ops instead.
@@ -182,10 +182,10 @@ class BlockWeights:
         attn, ffn = block.self_attn, block.ffn
         g1, g2 = block.norm1.weight, block.norm2.weight  # type: ignore[union-attr]
         perm = _rope_pairs_adjacent(attn.n_heads, attn.head_dim).to(attn.q_proj.weight.device)
-        qkv = FrozenLinear.fuse([_scale_inputs(attn.q_proj.weight[perm], g1), _scale_inputs(attn.k_proj.weight[perm], g1),
-                                 _scale_inputs(attn.v_proj.weight, g1)],
+        q_k_v = [attn.q_proj.weight[perm], attn.k_proj.weight[perm], attn.v_proj.weight]
+        qkv = FrozenLinear.fuse([_scale_inputs(w, g1) for w in q_k_v],
                                 [attn.q_proj.bias[perm], attn.k_proj.bias[perm], attn.v_proj.bias], pack)
-        w13 = FrozenLinear.fuse([_scale_inputs(ffn.w1.weight, g2), _scale_inputs(ffn.w3.weight, g2)], [None, None], pack)
+        w13 = FrozenLinear.fuse([_scale_inputs(w, g2) for w in (ffn.w1.weight, ffn.w3.weight)], [None, None], pack)
         return cls(norm1=functools.partial(_unit_norm, eps=block.norm1.eps), qkv=qkv,
                    out=FrozenLinear(attn.out_proj.weight, attn.out_proj.bias, pack),
                    norm2=functools.partial(_unit_norm, eps=block.norm2.eps), w13=w13,
@@ -243,15 +243,15 @@ def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, mask: torch.Te
 
     ``causal``: the queries are the keys' positions (L == S) and none attends to a later one;
     without a mask that is plain causal attention, with one the mask must itself be causal. Long
-    causal runs go through ``_causal_chunks``; one query per row (a decode step) goes through
-    ``streaming`` where it applies.
+    causal runs on CPU go through ``_causal_chunks``; one query per row (a decode step) goes
+    through ``streaming`` where it applies.
     """
     if q.shape[2] == 1 and not (causal and mask is None):
         att = streaming.one_query_attention(q, k, v, mask)
         if att is not None:
             return att
-    if causal and q.shape[2] == k.shape[2] >= 2 * _QUERY_CHUNK:
-        return _causal_chunks(q, k, v, mask)
+    if causal and q.device.type == "cpu" and q.shape[2] == k.shape[2] >= 2 * _QUERY_CHUNK:
+        return _causal_chunks(q, k, v, mask)  # CUDA's flash kernel skips hidden keys itself (and needs no mask)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None)
 
 
