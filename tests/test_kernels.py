@@ -272,3 +272,15 @@ def test_swiglu_with_fused_w1_w3_equals_the_two_products():
         torch.testing.assert_close(swiglu(h, w13=w13, w2=ffn.w2, residual=h), h + want, rtol=1e-6, atol=1e-6)
     with pytest.raises(TypeError, match="w13"):
         swiglu(h, w2=ffn.w2, w1=ffn.w1)
+
+
+def test_causal_attention_under_torch_compile_is_one_traced_call():
+    """``torch.compile`` traces torch's single causal call (no chunk loop, no cached masks to trace around)."""
+    import warnings
+
+    q, k, v = (torch.randn(2, 2, 200, 8) for _ in range(3))
+    with torch.inference_mode(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = torch.compile(lambda a, b, c: K._attend(a, b, c, mask=None, causal=True), backend="eager")(q, k, v)
+    torch.testing.assert_close(got, F.scaled_dot_product_attention(q, k, v, is_causal=True))
+    assert not [w for w in caught if "lru_cache" in str(w.message)]

@@ -250,8 +250,10 @@ def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, mask: torch.Te
         att = streaming.one_query_attention(q, k, v, mask)
         if att is not None:
             return att
-    if causal and q.device.type == "cpu" and q.shape[2] == k.shape[2] >= 2 * _QUERY_CHUNK:
-        return _causal_chunks(q, k, v, mask)  # CUDA's flash kernel skips hidden keys itself (and needs no mask)
+    # CUDA's flash kernel skips hidden keys itself (and would lose that to a mask); torch.compile traces one call
+    if causal and q.device.type == "cpu" and q.shape[2] == k.shape[2] >= 2 * _QUERY_CHUNK \
+            and not streaming._compiling():
+        return _causal_chunks(q, k, v, mask)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None)
 
 
