@@ -93,6 +93,10 @@ def test_rms_norm_float32_routes_give_the_plain_formulas_bits(rows):
     plain = (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-5)) * weight
     with torch.inference_mode():
         assert torch.equal(rms_norm(x, weight=weight, eps=1e-5), plain)
+        assert torch.equal(rms_norm(x, weight=None, eps=1e-5), x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-5))
+        xb = x.bfloat16()  # the step form without a weight (what the fast blocks' reduced-precision norm calls)
+        want = (xb.float() * torch.rsqrt(xb.float().pow(2).mean(-1, keepdim=True) + 1e-5)).bfloat16()
+        assert torch.equal(rms_norm(xb, weight=None, eps=1e-5), want)
 
 
 @pytest.mark.parametrize("length", [159, 160, 250, 401])

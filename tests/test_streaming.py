@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 
 import numpy as np
 import pytest
@@ -14,7 +13,7 @@ from kronos_quant.predictor import kernels as K
 from kronos_quant.predictor import streaming as S
 
 _NUMBA = importlib.util.find_spec("numba") is not None
-_TURNED_OFF = os.environ.get("KRONOS_QUANT_NUMBA", "auto").strip().lower() in ("0", "false", "no", "off")
+_TURNED_OFF = S.setting() == "off"
 needs_kernels = pytest.mark.skipif(not _NUMBA or _TURNED_OFF, reason="Numba is not installed or KRONOS_QUANT_NUMBA=0")
 
 

@@ -66,19 +66,23 @@ class Linear(nn.Linear):
 _FUSED_NORM_ROWS = 16  # rows up to which F.rms_norm is the faster float32 route (see rms_norm)
 
 
-def rms_norm(x: torch.Tensor, *, weight: torch.Tensor, eps: float) -> torch.Tensor:
-    """``x * rsqrt(mean(x^2) + eps) * weight`` over the last dim, computed in float32 and cast back.
+def rms_norm(x: torch.Tensor, *, weight: torch.Tensor | None, eps: float) -> torch.Tensor:
+    """``x * rsqrt(mean(x^2) + eps) * weight`` over the last dim, computed in float32 and cast back
+    (``weight=None``: no weight, for a caller that folded it elsewhere).
 
     Up to 16 rows of float32 run as one fused ``F.rms_norm`` (the same bits as the steps below on
     torch 2.13, and 1.3-1.5x faster on CPU for the few rows of a decode step, which calls it 17
     times; from 64 rows on it was 5-10x slower than the steps on a 2-core Xeon). Everything else
     takes the steps below; without autograd their temporaries are reused in place.
     """
-    if x.dtype == torch.float32 and weight.dtype == torch.float32 and x.numel() <= _FUSED_NORM_ROWS * x.shape[-1]:
+    if x.dtype == torch.float32 and (weight is None or weight.dtype == torch.float32) \
+            and x.numel() <= _FUSED_NORM_ROWS * x.shape[-1]:
         return F.rms_norm(x, (x.shape[-1],), weight, eps)
     xf = x.float()
     scale = xf.square().mean(-1, keepdim=True).add_(eps).rsqrt_()  # (..., 1)
     out = (xf * scale).type_as(x)
+    if weight is None:
+        return out
     if not torch.is_grad_enabled() and out.dtype == torch.promote_types(out.dtype, weight.dtype):
         return out.mul_(weight)
     return out * weight

@@ -146,8 +146,7 @@ def _unit_norm(x: torch.Tensor, *, eps: float) -> torch.Tensor:
     if x.dtype == torch.float32:
         mean_square = torch.linalg.vector_norm(x, dim=-1, keepdim=True).square_().div_(x.shape[-1])
         return x * mean_square.add_(eps).rsqrt_()
-    xf = x.float()
-    return (xf * xf.square().mean(-1, keepdim=True).add_(eps).rsqrt_()).type_as(x)
+    return rms_norm(x, weight=None, eps=eps)
 
 
 def _scale_inputs(weight: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:

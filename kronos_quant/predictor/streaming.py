@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["available", "FewRowLinear", "one_query_attention", "MAX_ROWS"]
+__all__ = ["available", "setting", "FewRowLinear", "one_query_attention", "MAX_ROWS"]
 
 logger = logging.getLogger(__name__)
 
@@ -117,21 +117,30 @@ def _compile() -> tuple[Any, Any]:
     return rows_times_weight, attend_one_query
 
 
+def setting() -> str:
+    """``KRONOS_QUANT_NUMBA`` read as ``"off"`` (0/false/no/off), ``"on"`` (1/true/yes/on) or ``"auto"``
+    (unset, ``auto``, or anything else, which gets a warning naming it)."""
+    value = os.environ.get("KRONOS_QUANT_NUMBA", "auto").strip().lower()
+    if value in ("0", "false", "no", "off"):
+        return "off"
+    if value in ("1", "true", "yes", "on"):
+        return "on"
+    if value != "auto":
+        logger.warning("KRONOS_QUANT_NUMBA=%r is not one of 0, 1, auto; using auto", value)
+    return "auto"
+
+
 def _wanted() -> bool:
-    """``KRONOS_QUANT_NUMBA``: ``0`` off, ``1`` on, unset or ``auto``: on unless the CPU has AVX-512.
+    """``setting()``: ``off``, ``on``, or ``auto``: on unless the CPU has AVX-512.
 
     The kernels were measured in a full decode step against torch's ops on two machines: on a
     2-core AVX2 AMD EPYC they were 3-8% faster; on a 2-core AVX-512 Xeon oneDNN's few-row products
     and torch's attention streamed faster (11.3 against 13.8 ms per step of Kronos-small over 8
     rows), so ``auto`` leaves them off where torch dispatches AVX-512 kernels.
     """
-    setting = os.environ.get("KRONOS_QUANT_NUMBA", "auto").strip().lower()
-    if setting in ("0", "false", "no", "off"):
-        return False
-    if setting in ("1", "true", "yes", "on"):
-        return True
-    if setting != "auto":
-        logger.warning("KRONOS_QUANT_NUMBA=%r is not one of 0, 1, auto; using auto", setting)
+    mode = setting()
+    if mode != "auto":
+        return mode == "on"
     return not torch.backends.cpu.get_cpu_capability().startswith("AVX512")
 
 
