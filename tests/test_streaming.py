@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -159,3 +162,26 @@ def test_predictor_paths_agree_with_and_without_the_numba_kernels(tiny_models, m
     without = pred.forecast_arrays(xs, ps, fs, horizon=4, sampling=sp, quiet=True).paths
     assert calls == {"linear": 0, "attention": 0}
     np.testing.assert_allclose(with_kernels, without, rtol=1e-5)
+
+
+@needs_kernels
+def test_the_kernels_leave_torchs_thread_count_as_the_caller_set_it():
+    """Starting Numba's OpenMP layer resets the calling thread's OpenMP count, torch's too; a caller's
+    ``torch.set_num_threads(1)`` must survive the first decode step. A fresh interpreter, so that the layer starts
+    inside the test."""
+    code = (
+        "import torch\n"
+        "torch.set_num_threads(1)\n"
+        "from kronos_quant.predictor import streaming as S\n"
+        "assert S.available()\n"
+        "gen = torch.Generator().manual_seed(0)\n"
+        "x, w = torch.randn(8, 16, generator=gen), torch.randn(24, 16, generator=gen)\n"
+        "with torch.inference_mode():\n"
+        "    y = S.FewRowLinear(w, None)(x)\n"
+        "torch.testing.assert_close(y, torch.nn.functional.linear(x, w))\n"
+        "print(torch.get_num_threads())\n"
+    )
+    env = {**os.environ, "KRONOS_QUANT_NUMBA": "1", "NUMBA_NUM_THREADS": "3"}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["1"]

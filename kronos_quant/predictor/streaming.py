@@ -12,7 +12,8 @@ relative) and nothing else. They run only on CPU float32 tensors, when Numba imp
 self-check, and ``KRONOS_QUANT_NUMBA`` asks for them (``auto``, the default: only on CPUs without
 AVX-512, where they were measured faster; ``1``: always; ``0``: never); otherwise the callers
 fall back to torch.
-Numba's threads follow ``torch.get_num_threads()``. Knows nothing about models.
+Numba's threads follow ``torch.get_num_threads()``, which they leave as the caller set it. Knows nothing
+about models.
 """
 
 from __future__ import annotations
@@ -187,11 +188,19 @@ def _compiling() -> bool:
 
 
 def _threads() -> None:
+    """Numba's thread count follows torch's, and torch's is left as it was.
+
+    Numba's OpenMP threading layer sets the calling thread's OpenMP thread count, which is also
+    torch's, to ``NUMBA_NUM_THREADS`` when it starts: without the restore below, a caller's
+    ``torch.set_num_threads(1)`` would silently become one thread per core after the first decode step.
+    """
     want = torch.get_num_threads()
     if getattr(_STATE, "threads", None) != want:
         import numba
 
         numba.set_num_threads(max(1, min(want, numba.config.NUMBA_NUM_THREADS)))
+        if torch.get_num_threads() != want:
+            torch.set_num_threads(want)
         _STATE.threads = want
 
 
