@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,6 +55,7 @@ from kronos_quant.model.layers import (
 )
 from kronos_quant.predictor import streaming
 from kronos_quant.predictor.kv_cache import LayerKVCache
+from kronos_quant.utils.switches import env_switch
 
 __all__ = ["ModelWeights", "TokenizerWeights", "FrozenLinear", "BlockWeights", "BlockFn", "run_block", "fill_cache",
            "rope_tables", "onednn_available"]
@@ -68,7 +68,7 @@ _PACK_HINT = 4096  # rows the packed layout is tuned for (measured: as good for 
 @functools.cache
 def onednn_available() -> bool:
     """Whether prepacked oneDNN linear ops (plain and with the residual fused) exist here and agree with ``F.linear``."""
-    if os.environ.get("KRONOS_QUANT_ONEDNN", "1").strip().lower() in ("0", "false", "no", "off"):
+    if env_switch("KRONOS_QUANT_ONEDNN") == "off":
         return False
     try:
         if not torch.backends.mkldnn.is_available():
@@ -251,7 +251,7 @@ def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, mask: torch.Te
             return att
     # CUDA's flash kernel skips hidden keys itself (and would lose that to a mask); torch.compile traces one call
     if causal and q.device.type == "cpu" and q.shape[2] == k.shape[2] >= 2 * _QUERY_CHUNK \
-            and not streaming._compiling():
+            and not streaming.compiling():
         return _causal_chunks(q, k, v, mask)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None)
 

@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import threading
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["available", "setting", "FewRowLinear", "one_query_attention", "MAX_ROWS"]
+from kronos_quant.utils.switches import env_switch
+
+__all__ = ["available", "setting", "compiling", "FewRowLinear", "one_query_attention", "MAX_ROWS"]
 
 logger = logging.getLogger(__name__)
 
@@ -119,16 +120,8 @@ def _compile() -> tuple[Any, Any]:
 
 
 def setting() -> str:
-    """``KRONOS_QUANT_NUMBA`` read as ``"off"`` (0/false/no/off), ``"on"`` (1/true/yes/on) or ``"auto"``
-    (unset, ``auto``, or anything else, which gets a warning naming it)."""
-    value = os.environ.get("KRONOS_QUANT_NUMBA", "auto").strip().lower()
-    if value in ("0", "false", "no", "off"):
-        return "off"
-    if value in ("1", "true", "yes", "on"):
-        return "on"
-    if value != "auto":
-        logger.warning("KRONOS_QUANT_NUMBA=%r is not one of 0, 1, auto; using auto", value)
-    return "auto"
+    """``KRONOS_QUANT_NUMBA`` read as ``"off"``, ``"on"`` or ``"auto"`` (``utils.switches.env_switch``)."""
+    return env_switch("KRONOS_QUANT_NUMBA")
 
 
 def _wanted() -> bool:
@@ -181,7 +174,7 @@ def available() -> bool:
 _STATE = threading.local()  # per calling thread (Numba's thread count is thread-local): the count last set
 
 
-def _compiling() -> bool:
+def compiling() -> bool:
     """Inside ``torch.compile``'s tracing: Numba calls cannot be traced, so the callers use torch's ops."""
     check = getattr(getattr(torch, "compiler", None), "is_compiling", None)
     return bool(check()) if check is not None else False
@@ -228,7 +221,7 @@ class FewRowLinear:
         k_in = x.shape[-1]
         rows = x.numel() // k_in if k_in else 0
         if not 0 < rows <= MAX_ROWS or x.dtype != torch.float32 or x.device.type != "cpu" or x.requires_grad \
-                or (residual is not None and residual.dtype != torch.float32) or _compiling() or not available():
+                or (residual is not None and residual.dtype != torch.float32) or compiling() or not available():
             return None
         return _linear(x, self._w, self._b, self.bias is not None, residual)
 
@@ -270,7 +263,7 @@ def one_query_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     bool broadcastable to (R, 1, 1, L), True = may attend, or None. Returns (R, H, 1, hd).
     """
     if q.dim() != 4 or q.shape[2] != 1 or any(t.dtype != torch.float32 or t.device.type != "cpu" or t.requires_grad
-                                                  for t in (q, k, v)) or _compiling() or not available():
+                                                  for t in (q, k, v)) or compiling() or not available():
         return None
     if mask is not None and (mask.dtype != torch.bool or mask.dim() != 4 or mask.shape[1:3] != (1, 1)
                              or mask.shape[0] not in (1, q.shape[0]) or mask.shape[3] != k.shape[2]):

@@ -1,1 +1,1 @@
-"""Small helpers with no domain knowledge: atomic file writes, hashing, progress bars."""
+"""Small helpers with no domain knowledge: atomic file writes, hashing, progress bars, environment switches."""
